@@ -1,0 +1,1 @@
+"""The extraction service: intake, fetch, extract, emit, commit, metrics."""

@@ -1,0 +1,34 @@
+"""What every extractor provides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from consumer.document import Document
+from schemas.extraction import ExtractionSchema
+from schemas.messages import Usage
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """Validated data extracted from one document, and what it took."""
+
+    data: dict[str, Any]
+    model: str
+    usage: Usage = field(default_factory=Usage)
+    confidence: float | None = None
+    api_calls: int = 0
+
+
+class Extractor(Protocol):
+    """Turns a document into data that matches an extraction schema.
+
+    Raises a ``consumer.errors`` exception on failure, never anything else.
+    """
+
+    name: Literal["claude", "local"]
+
+    async def extract(self, document: Document, schema: ExtractionSchema) -> Extraction: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,117 @@
+"""Identifies a fetched document by its bytes (never its name) and checks the API's limits."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import filetype
+from PIL import Image, UnidentifiedImageError
+from pypdf import PdfReader
+from pypdf.errors import PdfReadError
+
+from consumer.errors import (
+    CorruptDocument,
+    DocumentTooLarge,
+    EmptyDocument,
+    EncryptedDocument,
+    UnsupportedDocumentType,
+)
+
+# Limits of the Messages API (see shared/ANTHROPIC-API.md).
+MAX_REQUEST_BYTES = 32 * 1024 * 1024
+MAX_PDF_PAGES = 100
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
+MAX_IMAGE_EDGE = 8000
+
+IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+_PIL_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp"}
+# Control characters other than tab, newlines and form feed mean "binary", not text.
+_BINARY_CONTROLS = frozenset(range(32)) - {9, 10, 12, 13}
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A document's bytes and what they were found to be."""
+
+    data: bytes
+    media_type: str
+    pages: int | None = None
+    width: int | None = None
+    height: int | None = None
+    text: str | None = None  # decoded content of text/plain documents
+
+    @property
+    def is_image(self) -> bool:
+        return self.media_type in IMAGE_TYPES
+
+
+def inspect_document(data: bytes) -> Document:
+    """Detects the type from the bytes and checks the document is whole and within limits.
+
+    CPU-bound for large PDFs and images: call it in a worker thread for those.
+    """
+    if not data:
+        raise EmptyDocument("document has zero bytes")
+    if len(data) > MAX_REQUEST_BYTES:
+        raise DocumentTooLarge(f"document is {len(data)} bytes; the API accepts {MAX_REQUEST_BYTES}")
+    kind = filetype.guess(data)
+    if kind is None:
+        return _inspect_text(data)
+    if kind.mime == "application/pdf":
+        return _inspect_pdf(data)
+    if kind.mime in IMAGE_TYPES:
+        return _inspect_image(data)
+    raise UnsupportedDocumentType(f"{kind.mime} ({kind.extension}) is not a supported document type")
+
+
+def _inspect_text(data: bytes) -> Document:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UnsupportedDocumentType("binary data of an unknown type") from None
+    if any(ord(ch) in _BINARY_CONTROLS for ch in text[:65536]):
+        raise UnsupportedDocumentType("binary data of an unknown type")
+    if not text.strip():
+        raise EmptyDocument("text document has only whitespace")
+    return Document(data=data, media_type="text/plain", text=text)
+
+
+def _inspect_pdf(data: bytes) -> Document:
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        if reader.is_encrypted and not reader.decrypt(""):
+            # An empty user password opens "owner-locked" PDFs; anything else needs a secret.
+            raise EncryptedDocument("PDF is encrypted with a password")
+        pages = len(reader.pages)
+    except EncryptedDocument:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError,
+            RecursionError, OSError) as error:
+        raise CorruptDocument(f"PDF cannot be parsed: {error}") from None
+    if pages == 0:
+        raise CorruptDocument("PDF has no pages")
+    if pages > MAX_PDF_PAGES:
+        raise DocumentTooLarge(f"PDF has {pages} pages; the API accepts {MAX_PDF_PAGES}")
+    return Document(data=data, media_type="application/pdf", pages=pages)
+
+
+def _inspect_image(data: bytes) -> Document:
+    if len(data) > MAX_IMAGE_BYTES:
+        raise DocumentTooLarge(f"image is {len(data)} bytes; the API accepts {MAX_IMAGE_BYTES}")
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            media_type = _PIL_FORMATS.get(probe.format or "")
+            width, height = probe.size
+        if media_type is None:
+            raise UnsupportedDocumentType("image format is not JPEG, PNG, GIF or WebP")
+        if max(width, height) > MAX_IMAGE_EDGE:
+            raise DocumentTooLarge(
+                f"image is {width}x{height} px; the API accepts at most {MAX_IMAGE_EDGE} per side"
+            )
+        # Decoding every pixel is what catches truncated files; verify() alone does not.
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise CorruptDocument(f"image cannot be decoded: {error}") from None
+    return Document(data=data, media_type=media_type, width=width, height=height)

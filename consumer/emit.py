@@ -1,0 +1,85 @@
+"""Publishes results and dead letters, and says when Kafka has acknowledged them."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from schemas.messages import DeadLetter, ExtractionResult
+from schemas.settings import KafkaSettings
+from schemas.topics import Header
+
+
+def original_value_fields(value: bytes | None) -> dict[str, Any]:
+    """A record's value kept verbatim: UTF-8 text when it decodes, else base64."""
+    if value is None:
+        return {"original_value": None}
+    try:
+        return {"original_value": value.decode("utf-8"), "original_encoding": "utf-8"}
+    except UnicodeDecodeError:
+        return {
+            "original_value": base64.standard_b64encode(value).decode("ascii"),
+            "original_encoding": "base64",
+        }
+
+
+def dead_letter_headers(
+    letter: DeadLetter, original_headers: list[tuple[str, bytes]]
+) -> list[tuple[str, bytes]]:
+    """The original record's headers, then docmill's facts about the failure."""
+    ours = {
+        Header.ERROR_CLASS: letter.error_class,
+        Header.ERROR_MESSAGE: letter.error_message[:1000],
+        Header.RETRYABLE: str(letter.retryable).lower(),
+        Header.ATTEMPTS: str(letter.attempts),
+        Header.SOURCE_TOPIC: letter.source.topic,
+        Header.SOURCE_PARTITION: str(letter.source.partition),
+        Header.SOURCE_OFFSET: str(letter.source.offset),
+        Header.SOURCE_TIMESTAMP: str(letter.source.timestamp_ms or ""),
+        Header.CONSUMER_ID: letter.consumer_id,
+    }
+    if letter.job_id:
+        ours[Header.JOB_ID] = letter.job_id
+    kept = [(name, value) for name, value in original_headers if name not in ours]
+    return kept + [(name, value.encode()) for name, value in ours.items()]
+
+
+class Emitter:
+    """The consumer's producer for the results and dead-letter topics."""
+
+    def __init__(self, kafka: KafkaSettings, *, results_topic: str, dlq_topic: str) -> None:
+        self.results_topic = results_topic
+        self.dlq_topic = dlq_topic
+        self._producer = AIOKafkaProducer(
+            **kafka.client_kwargs(),
+            acks="all",
+            enable_idempotence=True,
+            compression_type="zstd",
+            linger_ms=5,
+            # Large enough for a dead letter that preserves a 1 MB original value.
+            max_request_size=4 * 1024 * 1024,
+        )
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    async def publish_result(self, result: ExtractionResult) -> None:
+        headers = [(Header.JOB_ID, result.job_id.encode())] if result.job_id else []
+        await self._producer.send_and_wait(
+            self.results_topic, value=result.to_json(), key=result.document_id.encode(), headers=headers
+        )
+
+    async def publish_dead_letter(
+        self, letter: DeadLetter, key: bytes | None, original_headers: list[tuple[str, bytes]]
+    ) -> None:
+        await self._producer.send_and_wait(
+            self.dlq_topic,
+            value=letter.to_json(),
+            key=key,
+            headers=dead_letter_headers(letter, original_headers),
+        )

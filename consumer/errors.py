@@ -1,0 +1,141 @@
+"""Every way a record can fail, as typed exceptions that carry their fate.
+
+A ``PermanentError`` goes to the dead-letter topic at once: retrying cannot
+fix it. A ``TransientError`` is retried with backoff. The exception's class
+name is the ``error_class`` operators see in dead letters, metrics and logs,
+so names are part of the contract: rename with care.
+"""
+
+from __future__ import annotations
+
+
+class ProcessingError(Exception):
+    """Base of every classified failure of a record."""
+
+    retryable = False
+
+    @property
+    def error_class(self) -> str:
+        return type(self).__name__
+
+
+class PermanentError(ProcessingError):
+    """Retrying cannot help: dead-letter the record now."""
+
+
+class TransientError(ProcessingError):
+    """May succeed later: retry with backoff."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+# --- the message itself ----------------------------------------------------
+
+
+class InvalidMessage(PermanentError):
+    """The value is not UTF-8 JSON, or not a JSON object."""
+
+
+class MessageValidationError(PermanentError):
+    """A required field is missing or has the wrong type."""
+
+
+class UnsupportedSchemaVersion(PermanentError):
+    """The message uses a schema_version newer than this consumer understands."""
+
+
+class UnknownExtractionSchema(PermanentError):
+    """The message names an extraction schema this consumer does not have."""
+
+
+# --- fetching the document ------------------------------------------------
+
+
+class UnsupportedUriScheme(PermanentError):
+    """The URI's scheme is not one docmill fetches (or is disabled)."""
+
+
+class PathOutsideAllowedRoots(PermanentError):
+    """A file:// reference resolves outside every configured root (also via .. or symlinks)."""
+
+
+class DocumentNotFound(PermanentError):
+    """The referenced file or URL does not exist."""
+
+
+class ForbiddenAddress(PermanentError):
+    """A remote reference points at a private, loopback, link-local or metadata address."""
+
+
+class FetchFailed(PermanentError):
+    """The remote server answered with a client error."""
+
+
+class FetchUnavailable(TransientError):
+    """The remote server could not be reached or answered with a server error."""
+
+
+# --- the document's content --------------------------------------------------
+
+
+class EmptyDocument(PermanentError):
+    """The document has zero bytes."""
+
+
+class UnsupportedDocumentType(PermanentError):
+    """The bytes are not a type docmill extracts (PDF, JPEG, PNG, GIF, WebP, plain text)."""
+
+
+class CorruptDocument(PermanentError):
+    """The bytes claim a type but cannot be parsed as it (truncated PDF, broken image)."""
+
+
+class EncryptedDocument(PermanentError):
+    """The PDF is encrypted and cannot be read without a password."""
+
+
+class DocumentTooLarge(PermanentError):
+    """The document exceeds a limit of the API or of docmill (bytes, pages or pixels)."""
+
+
+class UnsupportedByBackend(PermanentError):
+    """The configured backend cannot read this kind of document (e.g. an image with `local`)."""
+
+
+# --- the extraction ----------------------------------------------------------
+
+
+class ApiRequestRejected(PermanentError):
+    """The API refused the request as invalid (400, 404, 413, 422)."""
+
+
+class ApiAuthenticationFailed(PermanentError):
+    """The API refused the credentials or the permission (401, 403)."""
+
+
+class OutputValidationFailed(PermanentError):
+    """The model's reply did not match the extraction schema, also after a second try."""
+
+
+class RateLimited(TransientError):
+    """The API answered 429 with a retry-after."""
+
+
+class ApiUnavailable(TransientError):
+    """The API answered 5xx or 529 (overloaded), or a retriable 408/409."""
+
+
+class ApiTimeout(TransientError):
+    """The API call exceeded its time limit."""
+
+
+class ApiConnectionFailed(TransientError):
+    """The API could not be reached."""
+
+
+class RetriesExhausted(PermanentError):
+    """A transient failure persisted past the attempt or time budget."""

@@ -1,0 +1,195 @@
+"""Reads the bytes a DocumentRef points at, refusing anything it should not touch.
+
+``file://`` references are confined to the configured roots after resolving
+every symlink; remote references are refused when they resolve to private,
+loopback, link-local or metadata addresses (checked on the address actually
+connected to, and again on every redirect), and are cut off when too large
+or too slow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import ipaddress
+import os
+import socket
+import stat
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urljoin, urlsplit
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import ThreadedResolver
+
+from consumer.errors import (
+    DocumentNotFound,
+    DocumentTooLarge,
+    FetchFailed,
+    FetchUnavailable,
+    ForbiddenAddress,
+    PathOutsideAllowedRoots,
+    UnsupportedUriScheme,
+)
+from schemas.settings import FetchSettings
+
+MAX_REDIRECTS = 5
+# Small files are read inline; a thread hop costs more than the read itself.
+_INLINE_READ_BYTES = 256 * 1024
+
+
+def _is_forbidden(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast
+
+
+class _GuardedResolver(AbstractResolver):
+    """Resolves names, then refuses private and metadata targets.
+
+    The connection is made to exactly the addresses returned here, so a DNS
+    answer that changes between a check and the connect cannot slip through.
+    """
+
+    def __init__(self) -> None:
+        self._inner = ThreadedResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        results = await self._inner.resolve(host, port, family)
+        allowed = [r for r in results if not _is_forbidden(r["host"])]
+        if not allowed:
+            raise ForbiddenAddress(f"{host} resolves only to private or reserved addresses")
+        return allowed
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+class Fetcher:
+    """Fetches document bytes for file://, https:// and (when allowed) http:// URIs."""
+
+    def __init__(self, settings: FetchSettings) -> None:
+        self._settings = settings
+        self._roots = [root.resolve() for root in settings.allowed_roots]
+        self._session: aiohttp.ClientSession | None = None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def fetch(self, uri: str) -> bytes:
+        scheme = urlsplit(uri).scheme.lower()
+        if scheme == "file":
+            return await self._fetch_file(uri)
+        if scheme == "https" or (scheme == "http" and self._settings.allow_http):
+            return await self._fetch_remote(uri)
+        if scheme == "http":
+            raise UnsupportedUriScheme("http:// references are disabled (set DOCMILL_ALLOW_HTTP)")
+        raise UnsupportedUriScheme(f"URI scheme {scheme or '(none)'!r} is not supported")
+
+    # --- file:// ----------------------------------------------------------------
+
+    def _confined_path(self, uri: str) -> Path:
+        parts = urlsplit(uri)
+        if parts.netloc not in ("", "localhost"):
+            raise UnsupportedUriScheme(f"file:// URI names a remote host {parts.netloc!r}")
+        raw = unquote(parts.path)
+        if "\x00" in raw or not raw.startswith("/"):
+            raise PathOutsideAllowedRoots("file:// path is not an absolute local path")
+        if not self._roots:
+            raise PathOutsideAllowedRoots("no allowed roots are configured (DOCMILL_ALLOWED_ROOTS)")
+        # resolve() follows every symlink and removes "..", so the check below
+        # sees the file that would really be opened.
+        resolved = Path(raw).resolve()
+        if not any(resolved.is_relative_to(root) for root in self._roots):
+            raise PathOutsideAllowedRoots(f"{raw} is outside the allowed roots")
+        return resolved
+
+    async def _fetch_file(self, uri: str) -> bytes:
+        path = self._confined_path(uri)
+        try:
+            # O_NOFOLLOW: a symlink swapped in after the check is refused, not followed.
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+        except FileNotFoundError:
+            raise DocumentNotFound(f"{path} does not exist") from None
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                raise PathOutsideAllowedRoots(f"{path} became a symlink") from None
+            raise DocumentNotFound(f"{path} cannot be opened: {error.strerror}") from None
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise DocumentNotFound(f"{path} is not a regular file")
+            if info.st_size > self._settings.max_document_bytes:
+                raise DocumentTooLarge(
+                    f"{path} is {info.st_size} bytes; the limit is {self._settings.max_document_bytes}"
+                )
+            if info.st_size <= _INLINE_READ_BYTES:
+                return handle.read(self._settings.max_document_bytes + 1)
+            return await asyncio.to_thread(handle.read, self._settings.max_document_bytes + 1)
+
+    # --- https:// -----------------------------------------------------------------
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector: Any = aiohttp.TCPConnector(
+                resolver=None if self._settings.allow_private_addresses else _GuardedResolver(),
+                limit=64,
+            )
+            timeout = aiohttp.ClientTimeout(
+                total=self._settings.fetch_timeout_seconds, sock_connect=10, sock_read=10
+            )
+            self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
+        return self._session
+
+    def _check_literal_host(self, url: str) -> None:
+        host = urlsplit(url).hostname or ""
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return  # a name: the resolver checks what it resolves to
+        if not self._settings.allow_private_addresses and _is_forbidden(host):
+            raise ForbiddenAddress(f"{host} is a private or reserved address")
+
+    async def _fetch_remote(self, uri: str) -> bytes:
+        url = uri
+        limit = self._settings.max_document_bytes
+        try:
+            for _ in range(MAX_REDIRECTS + 1):
+                self._check_literal_host(url)
+                async with self._client().get(url, allow_redirects=False) as response:
+                    if response.status in (301, 302, 303, 307, 308):
+                        location = response.headers.get("Location")
+                        if not location:
+                            raise FetchFailed(f"redirect without Location from {url}")
+                        url = urljoin(url, location)
+                        if urlsplit(url).scheme not in ("https", "http"):
+                            raise UnsupportedUriScheme(f"redirect to unsupported URI {url}")
+                        continue
+                    if response.status in (404, 410):
+                        raise DocumentNotFound(f"{url} answered {response.status}")
+                    if response.status >= 500 or response.status in (408, 429):
+                        raise FetchUnavailable(f"{url} answered {response.status}")
+                    if response.status >= 400:
+                        raise FetchFailed(f"{url} answered {response.status}")
+                    if (response.content_length or 0) > limit:
+                        raise DocumentTooLarge(f"{url} declares {response.content_length} bytes")
+                    body = bytearray()
+                    async for chunk in response.content.iter_chunked(65536):
+                        body += chunk
+                        if len(body) > limit:
+                            raise DocumentTooLarge(f"{url} sent more than {limit} bytes")
+                    return bytes(body)
+            raise FetchFailed(f"more than {MAX_REDIRECTS} redirects from {uri}")
+        except TimeoutError:
+            raise FetchUnavailable(f"{url} timed out") from None
+        except aiohttp.ClientConnectorError as error:
+            if isinstance(error.os_error, ForbiddenAddress):
+                raise error.os_error from None
+            raise FetchUnavailable(f"{url} cannot be reached: {error}") from None
+        except aiohttp.ClientError as error:
+            raise FetchUnavailable(f"{url} failed: {error}") from None

@@ -1,0 +1,48 @@
+"""Decodes a record's value into a DocumentRef, or a precise permanent error."""
+
+from __future__ import annotations
+
+import orjson
+from pydantic import ValidationError
+
+from consumer.errors import (
+    InvalidMessage,
+    MessageValidationError,
+    UnsupportedSchemaVersion,
+)
+from schemas.messages import SCHEMA_VERSION, DocumentRef
+
+# Larger values are refused before parsing: a reference is a few hundred
+# bytes, and parsing megabytes of JSON per record would stall the loop.
+MAX_VALUE_BYTES = 1024 * 1024
+
+
+def decode_document_ref(value: bytes | None) -> DocumentRef:
+    """Parses and validates one record value."""
+    if value is None:
+        raise InvalidMessage("record has no value (tombstone)")
+    if len(value) > MAX_VALUE_BYTES:
+        raise InvalidMessage(f"value is {len(value)} bytes; a reference is at most {MAX_VALUE_BYTES}")
+    try:
+        payload = orjson.loads(value)
+    except orjson.JSONDecodeError as error:
+        # orjson rejects invalid UTF-8 with the same error type; say which it was.
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidMessage("value is not UTF-8") from None
+        raise InvalidMessage(f"value is not JSON: {error.msg}") from None
+    if not isinstance(payload, dict):
+        raise InvalidMessage(f"value is JSON {type(payload).__name__}, not an object")
+    version = payload.get("schema_version", 1)
+    if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+        raise UnsupportedSchemaVersion(
+            f"schema_version {version} is newer than the supported {SCHEMA_VERSION}"
+        )
+    try:
+        return DocumentRef.model_validate(payload)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in error.errors()[:5]
+        )
+        raise MessageValidationError(problems) from None

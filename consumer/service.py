@@ -1,0 +1,332 @@
+"""The consumer replica: owns startup, the poll loop, commits, rebalances and shutdown.
+
+Records run concurrently (up to ``max_in_flight``, many per partition) and
+finish in any order; each partition commits its contiguous watermark, and
+only after the record's result or dead letter was acknowledged. At the
+in-flight bound, partitions are paused but polling continues, so the group
+membership stays alive however slow extraction is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+
+from consumer.backends import build_extractor
+from consumer.emit import Emitter
+from consumer.fetch import Fetcher
+from consumer.health import HealthServer
+from consumer.metrics import Metrics
+from consumer.offsets import PartitionOffsets
+from consumer.pricing import ModelPrice, price_for
+from consumer.processor import Abandoned, RecordProcessor
+from consumer.retry import Backoff
+from schemas.settings import (
+    ConsumerSettings,
+    ExtractionSettings,
+    FetchSettings,
+    KafkaSettings,
+    TopicSettings,
+)
+
+log = structlog.get_logger("docmill.consumer")
+
+# How long one poll waits for records when there is room for more.
+_POLL_MS = 100
+# When full, how often the loop still polls (keeps max_poll_interval_ms far away).
+_FULL_POLL_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class ConsumerConfig:
+    """Everything a replica needs, gathered from settings."""
+
+    kafka: KafkaSettings
+    topics: TopicSettings
+    consumer: ConsumerSettings
+    fetch: FetchSettings
+    extraction: ExtractionSettings
+
+
+class _Partition:
+    """A partition this replica owns: its offsets and the tasks working on it."""
+
+    def __init__(self) -> None:
+        self.offsets = PartitionOffsets()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.committed: int | None = None
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, service: ConsumerService) -> None:
+        self._service = service
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._service.release(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._service.adopt(assigned)
+
+
+class ConsumerService:
+    """One consumer replica. ``run()`` returns after a clean stop (signal, drain or ``stop()``)."""
+
+    def __init__(self, config: ConsumerConfig, metrics: Metrics | None = None) -> None:
+        self.config = config
+        self.metrics = metrics or Metrics()
+        settings = config.consumer
+        self._stopping = asyncio.Event()
+        self._slot_freed = asyncio.Event()
+        self._partitions: dict[TopicPartition, _Partition] = {}
+        self._in_flight = 0
+        self._consumer: AIOKafkaConsumer | None = None
+        self._kafka_ok = False
+        self._backoff = Backoff(
+            base_seconds=settings.retry_base_seconds,
+            max_seconds=settings.retry_max_seconds,
+            total_seconds=settings.retry_total_seconds,
+            max_attempts=settings.max_attempts,
+        )
+        self.health = HealthServer(
+            self.metrics.registry,
+            host=settings.metrics_host,
+            port=settings.metrics_port,
+            ready=lambda: self._kafka_ok and bool(self._partitions) and not self._stopping.is_set(),
+        )
+
+    # --- lifecycle -------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Asks the replica to stop taking records, finish in-flight ones and leave."""
+        self._stopping.set()
+        self._slot_freed.set()
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM/SIGINT stop cleanly; a second one abandons in-flight work at once."""
+        loop = asyncio.get_running_loop()
+
+        def on_signal(signum: int) -> None:
+            if self._stopping.is_set():
+                log.warning("consumer.forced_stop", signal=signal.Signals(signum).name)
+                for partition in self._partitions.values():
+                    for task in partition.tasks:
+                        task.cancel()
+                return
+            log.info("consumer.stopping", signal=signal.Signals(signum).name)
+            self.stop()
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, on_signal, signum)
+
+    async def run(self, *, drain: bool = False) -> None:
+        config = self.config
+        price = self._price()
+        fetcher = Fetcher(config.fetch)
+        extractor = build_extractor(config.extraction, self.metrics)
+        emitter = Emitter(
+            config.kafka, results_topic=config.topics.results_topic, dlq_topic=config.topics.dlq_topic
+        )
+        processor = RecordProcessor(
+            fetcher=fetcher, extractor=extractor, emitter=emitter, metrics=self.metrics,
+            backoff=self._backoff, consumer_id=config.consumer.consumer_id, price=price,
+            stopping=self._stopping,
+        )
+        consumer = AIOKafkaConsumer(
+            **config.kafka.client_kwargs(),
+            group_id=config.consumer.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            # Polling never stops while records are in flight, so the poll
+            # interval only guards against a wedged loop.
+            max_poll_interval_ms=300_000,
+            # A rebalance waits for revoked partitions' in-flight records
+            # (up to the grace period) before they move to another replica.
+            rebalance_timeout_ms=int((config.consumer.shutdown_grace_seconds + 30) * 1000),
+            session_timeout_ms=30_000,
+            heartbeat_interval_ms=3_000,
+            max_partition_fetch_bytes=1024 * 1024,
+        )
+        self._consumer = consumer
+        await self.health.start()
+        try:
+            await emitter.start()
+            try:
+                await consumer.start()
+                self._kafka_ok = True
+                consumer.subscribe([config.topics.documents_topic], listener=_Rebalance(self))
+                log.info(
+                    "consumer.started", group_id=config.consumer.group_id,
+                    topic=config.topics.documents_topic, backend=extractor.name,
+                    model=config.extraction.model if extractor.name == "claude" else "local",
+                    max_in_flight=config.consumer.max_in_flight, metrics_port=self.health.port,
+                )
+                await self._loop(consumer, processor, drain)
+                await self._finish_in_flight(list(self._partitions))
+                await self._commit(consumer)
+            finally:
+                await consumer.stop()
+                await emitter.stop()
+        finally:
+            self._kafka_ok = False
+            await fetcher.close()
+            await extractor.close()
+            await self.health.stop()
+        log.info("consumer.stopped")
+
+    def _price(self) -> ModelPrice | None:
+        if self.config.extraction.resolved_backend() != "claude":
+            return None
+        return price_for(self.config.extraction.model)
+
+    # --- the loop ------------------------------------------------------------------
+
+    async def _loop(self, consumer: AIOKafkaConsumer, processor: RecordProcessor, drain: bool) -> None:
+        settings = self.config.consumer
+        drain_targets = await self._end_offsets(consumer) if drain else None
+        paused = False
+        last_commit = time.monotonic()
+        while not self._stopping.is_set():
+            room = settings.max_in_flight - self._in_flight
+            if room <= 0:
+                if not paused:
+                    consumer.pause(*consumer.assignment())
+                    paused = True
+                self._slot_freed.clear()
+                try:
+                    await asyncio.wait_for(self._slot_freed.wait(), _FULL_POLL_SECONDS)
+                except TimeoutError:
+                    pass
+                # Paused partitions return nothing, but the poll keeps us in the group.
+                await consumer.getmany(timeout_ms=0)
+            else:
+                if paused:
+                    consumer.resume(*consumer.assignment())
+                    paused = False
+                batches = await consumer.getmany(timeout_ms=_POLL_MS, max_records=room)
+                for tp, records in batches.items():
+                    partition = self._partitions.get(tp)
+                    if partition is None:
+                        continue  # revoked while the fetch was in the air
+                    for record in records:
+                        self._start(tp, partition, record, processor)
+            if time.monotonic() - last_commit >= settings.commit_interval_seconds:
+                await self._commit(consumer)
+                last_commit = time.monotonic()
+                if drain_targets is not None and await self._drained(consumer, drain_targets):
+                    log.info("consumer.drained")
+                    return
+
+    def _start(self, tp: TopicPartition, partition: _Partition, record: Any, processor: RecordProcessor) -> None:
+        partition.offsets.start(record.offset)
+        self._in_flight += 1
+        self.metrics.in_flight.set(self._in_flight)
+        task = asyncio.create_task(processor.process(record))
+        partition.tasks.add(task)
+
+        def finished(done: asyncio.Task[None]) -> None:
+            partition.tasks.discard(done)
+            self._in_flight -= 1
+            self.metrics.in_flight.set(self._in_flight)
+            self._slot_freed.set()
+            if done.cancelled():
+                return  # abandoned: stays uncommitted for the next owner
+            error = done.exception()
+            if error is None:
+                partition.offsets.finish(record.offset)
+            elif isinstance(error, Abandoned):
+                log.info("record.abandoned", partition=tp.partition, offset=record.offset)
+            else:
+                # A bug, not a bad record: the offset stays uncommitted so the
+                # record is retried after a restart instead of being skipped.
+                log.error("record.crashed", partition=tp.partition, offset=record.offset,
+                          exc_info=error)
+
+        task.add_done_callback(finished)
+
+    async def _commit(self, consumer: AIOKafkaConsumer) -> None:
+        offsets = {}
+        for tp, partition in self._partitions.items():
+            mark = partition.offsets.watermark()
+            if mark is not None and mark != partition.committed:
+                offsets[tp] = mark
+        if not offsets:
+            return
+        try:
+            await consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as error:
+            # The group rebalanced under us; the new owner redoes what we did not commit.
+            log.warning("commit.failed", error=str(error))
+            return
+        except KafkaError as error:
+            log.warning("commit.failed", error=str(error))
+            return
+        for tp, mark in offsets.items():
+            if tp in self._partitions:
+                self._partitions[tp].committed = mark
+            self.metrics.committed_offset.labels(tp.topic, str(tp.partition)).set(mark)
+
+    # --- drain ----------------------------------------------------------------------
+
+    async def _end_offsets(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, int]:
+        """The end of every partition of the topic now: what --drain must get through."""
+        topic = self.config.topics.documents_topic
+        partitions: set[int] | None = None
+        for _ in range(100):
+            partitions = consumer.partitions_for_topic(topic)
+            if partitions:
+                break
+            await asyncio.sleep(0.1)
+        if not partitions:
+            raise KafkaError(f"topic {topic} does not exist (run `docmill topics ensure`)")
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        ends: dict[TopicPartition, int] = await consumer.end_offsets(tps)
+        return ends
+
+    async def _drained(self, consumer: AIOKafkaConsumer, targets: dict[TopicPartition, int]) -> bool:
+        """True when the whole group has committed past every target and nothing is in flight."""
+        if self._in_flight:
+            return False
+        for tp, end in targets.items():
+            if end == 0:
+                continue
+            committed = await consumer.committed(tp)
+            if committed is None or committed < end:
+                return False
+        return True
+
+    # --- rebalance ------------------------------------------------------------------
+
+    def adopt(self, assigned: set[TopicPartition]) -> None:
+        for tp in assigned:
+            self._partitions.setdefault(tp, _Partition())
+        log.info("partitions.assigned", partitions=sorted(tp.partition for tp in assigned))
+
+    async def release(self, revoked: set[TopicPartition]) -> None:
+        """Lets revoked partitions' records finish (within the grace period), commits, forgets them."""
+        mine = [tp for tp in revoked if tp in self._partitions]
+        await self._finish_in_flight(mine)
+        if self._consumer is not None:
+            await self._commit(self._consumer)
+        for tp in mine:
+            del self._partitions[tp]
+        log.info("partitions.revoked", partitions=sorted(tp.partition for tp in revoked))
+
+    async def _finish_in_flight(self, tps: list[TopicPartition]) -> None:
+        tasks = {task for tp in tps if tp in self._partitions for task in self._partitions[tp].tasks}
+        if not tasks:
+            return
+        grace = self.config.consumer.shutdown_grace_seconds
+        log.info("consumer.finishing_in_flight", records=len(tasks), grace_seconds=grace)
+        _, unfinished = await asyncio.wait(tasks, timeout=grace)
+        if unfinished:
+            log.warning("consumer.abandoning", records=len(unfinished))
+            for task in unfinished:
+                task.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)

@@ -1,0 +1,73 @@
+"""Creates docmill's topics when they are missing and reports what exists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from schemas.settings import KafkaSettings, TopicSettings
+
+# Results are keyed by document id and only the latest matters; dead letters
+# are kept a fortnight so an operator has time to fix a cause and replay.
+_TOPIC_CONFIGS = {
+    "documents": {},
+    "results": {"cleanup.policy": "compact"},
+    "dlq": {"retention.ms": str(14 * 24 * 3600 * 1000)},
+}
+
+
+class TopicCreationError(Exception):
+    """The broker refused to create a topic (bad partition count, authorization, ...)."""
+
+
+@dataclass(frozen=True)
+class TopicState:
+    name: str
+    role: str
+    partitions: int
+    created: bool
+
+
+async def ensure_topics(
+    kafka: KafkaSettings, names: TopicSettings, *, partitions: int, replication_factor: int
+) -> list[TopicState]:
+    """Creates each of the three topics that does not exist; returns every topic's state."""
+    wanted = {
+        "documents": names.documents_topic,
+        "results": names.results_topic,
+        "dlq": names.dlq_topic,
+    }
+    admin = AIOKafkaAdminClient(**kafka.client_kwargs())
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(
+                name=topic,
+                num_partitions=partitions,
+                replication_factor=replication_factor,
+                topic_configs=_TOPIC_CONFIGS[role],
+            )
+            for role, topic in wanted.items()
+            if topic not in existing
+        ]
+        created: set[str] = set()
+        if missing:
+            response = await admin.create_topics(missing)
+            for name, code, *rest in response.topic_errors:
+                if code == 0:
+                    created.add(name)
+                elif code != TopicAlreadyExistsError.errno:
+                    # Another replica may have created it meanwhile (errno above); else fail.
+                    message = rest[0] if rest and rest[0] else f"error code {code}"
+                    raise TopicCreationError(f"could not create topic {name}: {message}")
+        described = await admin.describe_topics(list(wanted.values()))
+        partition_counts = {d["topic"]: len(d["partitions"]) for d in described}
+        return [
+            TopicState(topic, role, partition_counts.get(topic, 0), topic in created)
+            for role, topic in wanted.items()
+        ]
+    finally:
+        await admin.close()

@@ -1,0 +1,1 @@
+"""Contracts shared by the producer and the consumer: messages, topics, headers, settings."""

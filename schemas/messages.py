@@ -1,0 +1,116 @@
+"""The three messages docmill puts on Kafka, versioned and serialized with orjson.
+
+Readers accept unknown *fields* (a newer producer may add optional ones) and
+ignore them, but refuse an unknown *newer* ``schema_version``: a new version
+may change what existing fields mean, so guessing is worse than a clear error.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+SCHEMA_VERSION = 1
+
+DocumentId = Annotated[str, StringConstraints(min_length=1, max_length=512)]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json", by_alias=True, exclude_none=True))
+
+
+class DocumentRef(_Message):
+    """A reference to one document to extract: the value on the documents topic."""
+
+    schema_version: int = Field(default=SCHEMA_VERSION, ge=1)
+    document_id: DocumentId
+    uri: Annotated[str, StringConstraints(min_length=1, max_length=8192)]
+    content_type: str | None = None
+    extraction_schema: Annotated[
+        str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    ] = Field(default="invoice", alias="schema")
+    job_id: str | None = None
+    submitted_at: datetime | None = None
+    attributes: dict[str, str] = Field(default_factory=dict)
+
+
+class Usage(BaseModel):
+    """Tokens one extraction used, as the API reports them (all zero for `local`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+
+
+class SourcePosition(BaseModel):
+    """Where a record came from, so any result or letter can be traced to its input."""
+
+    model_config = ConfigDict(frozen=True)
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int | None = None
+
+
+class ExtractionResult(_Message):
+    """The structured data extracted from one document: the value on the results topic."""
+
+    schema_version: int = SCHEMA_VERSION
+    document_id: DocumentId
+    job_id: str | None = None
+    uri: str
+    extraction_schema: str = Field(alias="schema")
+    data: dict[str, Any]
+    backend: Literal["claude", "local"]
+    model: str
+    confidence: float | None = None
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: float = 0.0
+    attempts: int = 1
+    latency_seconds: float
+    extracted_at: datetime = Field(default_factory=utc_now)
+    source: SourcePosition
+
+
+class DeadLetter(_Message):
+    """A record that could not be processed, with everything needed to understand and replay it.
+
+    ``original_value`` is the record's value verbatim: UTF-8 text when it
+    decodes, otherwise base64 (``original_encoding`` says which).
+    """
+
+    schema_version: int = SCHEMA_VERSION
+    document_id: str | None = None
+    job_id: str | None = None
+    original_value: str | None
+    original_encoding: Literal["utf-8", "base64"] = "utf-8"
+    original_key: str | None = None
+    error_class: str
+    error_message: str
+    retryable: bool
+    attempts: int
+    first_failure_at: datetime
+    last_failure_at: datetime
+    consumer_id: str
+    source: SourcePosition
+
+
+MESSAGE_MODELS: dict[str, type[BaseModel]] = {
+    "document_ref": DocumentRef,
+    "extraction_result": ExtractionResult,
+    "dead_letter": DeadLetter,
+}

@@ -1,0 +1,149 @@
+"""Every setting docmill reads, in one typed place.
+
+Each setting is an environment variable ``DOCMILL_<NAME>`` and a command-line
+flag ``--<name>`` (generated from these classes by ``schemas.options``); a flag
+wins over the environment. Secrets are ``SecretStr`` so they never print.
+The SDK's own ``ANTHROPIC_API_KEY`` and ``ANTHROPIC_BASE_URL`` are left to the
+SDK, untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from schemas import topics
+
+
+class _Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DOCMILL_", extra="ignore", frozen=True)
+
+
+class KafkaSettings(_Settings):
+    """How to reach the Kafka cluster, including managed clusters with SASL/SSL."""
+
+    bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated.")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="Kafka security protocol."
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="SASL mechanism for SASL_* protocols."
+    )
+    sasl_username: str | None = Field(None, description="SASL user name.")
+    sasl_password: SecretStr | None = Field(None, description="SASL password (secret).")
+    ssl_cafile: Path | None = Field(None, description="CA bundle that signs the brokers' certificates.")
+    ssl_certfile: Path | None = Field(None, description="Client certificate for mutual TLS.")
+    ssl_keyfile: Path | None = Field(None, description="Client private key for mutual TLS.")
+    client_id: str = Field("docmill", description="Kafka client id prefix.")
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments shared by every aiokafka client docmill creates."""
+        kwargs: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "security_protocol": self.security_protocol,
+            "client_id": self.client_id,
+        }
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            context = ssl.create_default_context(
+                cafile=str(self.ssl_cafile) if self.ssl_cafile else None
+            )
+            if self.ssl_certfile:
+                context.load_cert_chain(
+                    str(self.ssl_certfile), str(self.ssl_keyfile) if self.ssl_keyfile else None
+                )
+            kwargs["ssl_context"] = context
+        if self.security_protocol.startswith("SASL_"):
+            kwargs["sasl_mechanism"] = self.sasl_mechanism or "PLAIN"
+            kwargs["sasl_plain_username"] = self.sasl_username
+            kwargs["sasl_plain_password"] = (
+                self.sasl_password.get_secret_value() if self.sasl_password else None
+            )
+        return kwargs
+
+
+class TopicSettings(_Settings):
+    """The names of docmill's topics."""
+
+    documents_topic: str = Field(topics.DOCUMENTS_TOPIC, description="Topic of document references.")
+    results_topic: str = Field(topics.RESULTS_TOPIC, description="Topic extraction results go to.")
+    dlq_topic: str = Field(topics.DLQ_TOPIC, description="Dead-letter topic.")
+
+
+def _default_consumer_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class ConsumerSettings(_Settings):
+    """How one consumer replica runs."""
+
+    group_id: str = Field("docmill-extractors", description="Kafka consumer group id.")
+    consumer_id: str = Field(
+        default_factory=_default_consumer_id, description="This replica's name in logs and dead letters."
+    )
+    max_in_flight: int = Field(32, ge=1, le=10_000, description="Records processed at once per replica.")
+    commit_interval_seconds: float = Field(1.0, gt=0, description="How often finished offsets are committed.")
+    shutdown_grace_seconds: float = Field(
+        30.0, ge=0, description="On SIGTERM or revocation, how long in-flight records may finish."
+    )
+    max_attempts: int = Field(6, ge=1, description="Attempts per record before a transient failure is dead-lettered.")
+    retry_base_seconds: float = Field(1.0, gt=0, description="First backoff delay; doubles per attempt.")
+    retry_max_seconds: float = Field(60.0, gt=0, description="Cap on one backoff delay.")
+    retry_total_seconds: float = Field(900.0, gt=0, description="Cap on the time one record spends retrying.")
+    metrics_host: str = Field("0.0.0.0", description="Address the /metrics and /healthz server binds.")  # noqa: S104 - scraped from other hosts
+    metrics_port: int = Field(9400, ge=0, le=65535, description="Port of /metrics and /healthz (0 = pick a free one).")
+    log_format: Literal["json", "console"] = Field("json", description="Log output format.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
+
+
+class FetchSettings(_Settings):
+    """Where documents may be read from, and how much of them."""
+
+    allowed_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list, description="Colon-separated folders that file:// references may read."
+    )
+    max_document_bytes: int = Field(
+        32 * 1024 * 1024, ge=1, description="Largest document fetched (the API's request limit is 32 MB)."
+    )
+    fetch_timeout_seconds: float = Field(30.0, gt=0, description="Time limit for one remote fetch.")
+    allow_http: bool = Field(False, description="Allow plain http:// references (https:// always allowed).")
+    allow_private_addresses: bool = Field(
+        False, description="Allow fetching from private, loopback and link-local addresses."
+    )
+
+    @field_validator("allowed_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part for part in value.split(":") if part]
+        return value
+
+
+class ExtractionSettings(_Settings):
+    """Which extractor runs and how it calls Claude."""
+
+    backend: Literal["claude", "local"] | None = Field(
+        None, description="claude or local (default: claude when ANTHROPIC_API_KEY is set)."
+    )
+    model: str = Field("claude-haiku-4-5", description="Claude model id.")
+    max_output_tokens: int = Field(2048, ge=1, description="max_tokens of each extraction call.")
+    request_timeout_seconds: float = Field(120.0, gt=0, description="Time limit of one API call.")
+
+    def resolved_backend(self) -> Literal["claude", "local"]:
+        if self.backend:
+            return self.backend
+        return "claude" if os.environ.get("ANTHROPIC_API_KEY") else "local"
+
+
+class ProducerSettings(_Settings):
+    """How documents are published."""
+
+    compression: Literal["none", "gzip", "lz4", "zstd", "snappy"] = Field(
+        "zstd", description="Compression of produced batches."
+    )
+    linger_ms: int = Field(20, ge=0, description="How long the producer waits to fill a batch.")
