@@ -145,6 +145,7 @@ _DEFAULT_FAULT_MESSAGES: Final[Mapping[int, str]] = {
 }
 
 SPEND_LIMIT_ERROR_CODE: Final = "enforced_spend_limit_reached"
+_REQUEST_ID: Final = web.RequestKey("request_id", str)
 
 
 class ApiError(Exception):
@@ -1451,7 +1452,7 @@ class AnthropicSimulator:
         if request.path.startswith("/_sim/"):
             return await handler(request)
         request_id = _new_id("req")
-        request["request_id"] = request_id
+        request[_REQUEST_ID] = request_id
         try:
             response = await handler(request)
         except web.HTTPException as exc:
@@ -1578,7 +1579,7 @@ class AnthropicSimulator:
     # ---------------------------------------------------------------- /v1/messages
 
     async def _handle_messages(self, request: web.Request) -> web.StreamResponse:
-        ctx = _Ctx(request_id=request["request_id"], received_at=time.monotonic())
+        ctx = _Ctx(request_id=request[_REQUEST_ID], received_at=time.monotonic())
         with self._lock:
             self._stats.received += 1
             self._stats.in_flight += 1
@@ -1761,7 +1762,7 @@ class AnthropicSimulator:
     # ---------------------------------------------------------------- count_tokens
 
     async def _handle_count_tokens(self, request: web.Request) -> web.StreamResponse:
-        ctx = _Ctx(request_id=request["request_id"], received_at=time.monotonic())
+        ctx = _Ctx(request_id=request[_REQUEST_ID], received_at=time.monotonic())
         with self._lock:
             self._stats.count_tokens_requests += 1
         try:
