@@ -112,6 +112,12 @@ def _inspect_image(data: bytes) -> Document:
         # Decoding every pixel is what catches truncated files; verify() alone does not.
         with Image.open(io.BytesIO(data)) as image:
             image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+    except Image.DecompressionBombError:
+        # Pillow refuses huge pixel counts at open(), before the edge check above:
+        # the image is whole, just too large, so say that rather than "corrupt".
+        raise DocumentTooLarge(
+            f"image has more pixels than the API accepts (at most {MAX_IMAGE_EDGE} per side)"
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise CorruptDocument(f"image cannot be decoded: {error}") from None
     return Document(data=data, media_type=media_type, width=width, height=height)

@@ -35,14 +35,27 @@ def decode_document_ref(value: bytes | None) -> DocumentRef:
     if not isinstance(payload, dict):
         raise InvalidMessage(f"value is JSON {type(payload).__name__}, not an object")
     version = payload.get("schema_version", 1)
-    if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
-        raise UnsupportedSchemaVersion(
-            f"schema_version {version} is newer than the supported {SCHEMA_VERSION}"
-        )
+    # Pydantic's lax mode would read true as version 1; the published schema says integer.
+    if isinstance(version, bool):
+        raise MessageValidationError("schema_version: must be an integer, not a boolean")
+    # Checked before validation so that a newer message whose fields changed is
+    # reported as a newer version, not as a pile of field errors.
+    if isinstance(version, int) and version > SCHEMA_VERSION:
+        raise _newer_version(version)
     try:
-        return DocumentRef.model_validate(payload)
+        ref = DocumentRef.model_validate(payload)
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in error.errors()[:5]
         )
         raise MessageValidationError(problems) from None
+    # Validation coerces "2" and 2.0 to 2: check again what the version really means.
+    if ref.schema_version > SCHEMA_VERSION:
+        raise _newer_version(ref.schema_version)
+    return ref
+
+
+def _newer_version(version: int) -> UnsupportedSchemaVersion:
+    return UnsupportedSchemaVersion(
+        f"schema_version {version} is newer than the supported {SCHEMA_VERSION}"
+    )

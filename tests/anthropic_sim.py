@@ -1139,6 +1139,7 @@ class _Ctx:
     received_at: float
     model: str | None = None
     auth: str = "none"
+    key: str = ""
     version: str | None = None
     error_type: str | None = None
     summary: RequestSummary | None = None
@@ -1501,26 +1502,29 @@ class AnthropicSimulator:
             )
         return b"".join(chunks)
 
-    def _authenticate(self, request: web.Request, ctx: _Ctx) -> None:
+    @staticmethod
+    def _observe_headers(request: web.Request, ctx: _Ctx) -> None:
+        """Note credentials and version without judging them, so requests answered by an
+        injected fault are still attributed to the auth method they used."""
         api_key = request.headers.get("x-api-key", "").strip()
         authorization = request.headers.get("authorization", "")
-        bearer = ""
-        if authorization[:7].lower() == "bearer ":
-            bearer = authorization[7:].strip()
+        bearer = authorization[7:].strip() if authorization[:7].lower() == "bearer " else ""
+        ctx.key = api_key or bearer
         if api_key and bearer:
             ctx.auth = "both"
         elif api_key:
             ctx.auth = "x-api-key"
         elif bearer:
             ctx.auth = "bearer"
-        else:
-            raise ApiError(401, "x-api-key header or Authorization: Bearer token is required")
-        if self.api_keys is not None and (api_key or bearer) not in self.api_keys:
-            raise ApiError(401, "invalid x-api-key")
+        ctx.version = request.headers.get("anthropic-version") or None
 
-    def _check_version(self, request: web.Request, ctx: _Ctx) -> None:
-        ctx.version = request.headers.get("anthropic-version")
-        if not ctx.version:
+    def _check_headers(self, ctx: _Ctx) -> None:
+        """401 for missing/unknown credentials, then 400 for a missing anthropic-version."""
+        if ctx.auth == "none":
+            raise ApiError(401, "x-api-key header or Authorization: Bearer token is required")
+        if self.api_keys is not None and ctx.key not in self.api_keys:
+            raise ApiError(401, "invalid x-api-key")
+        if ctx.version is None:
             raise _invalid("anthropic-version: header is required")
 
     @staticmethod
@@ -1618,6 +1622,7 @@ class AnthropicSimulator:
             self._changed.notify_all()
 
     async def _messages(self, request: web.Request, ctx: _Ctx) -> web.Response:
+        self._observe_headers(request, ctx)
         raw = await self._read_body(request)
         # Parse early (errors reported later, in the API's order) so faults and auth
         # failures are still attributed to a model in the stats.
@@ -1637,8 +1642,7 @@ class AnthropicSimulator:
             if fault.status is not None:
                 raise self._fault_error(fault)
 
-        self._authenticate(request, ctx)
-        self._check_version(request, ctx)
+        self._check_headers(ctx)
         if parse_error is not None or body is None:
             raise parse_error or _invalid("empty body")
         prepared = await self._cpu(_prepare, body, False)
@@ -1662,7 +1666,8 @@ class AnthropicSimulator:
             # Output is "generated" by now: debit it, possibly driving the bucket negative.
             self._output.refill(time.monotonic())
             self._output.take(output_tokens)
-            # Billed once generated, even if the client has gone away meanwhile.
+            # A client that hung up during the sleep cancelled this handler before here:
+            # it is billed nothing, though its input was already debited from ITPM.
             totals = self._stats.usage.setdefault(prepared.model, UsageTotals())
             totals.requests += 1
             totals.input_tokens += message["usage"]["input_tokens"]
@@ -1767,8 +1772,8 @@ class AnthropicSimulator:
             self._stats.count_tokens_requests += 1
         try:
             raw = await self._read_body(request)
-            self._authenticate(request, ctx)
-            self._check_version(request, ctx)
+            self._observe_headers(request, ctx)
+            self._check_headers(ctx)
             body = await self._cpu(self._parse_json, raw)
             prepared = await self._cpu(_prepare, body, True)
         except ApiError as err:

@@ -101,7 +101,7 @@ class ClaudeExtractor:
             raise classify_api_error(error) from None
         self._metrics.llm_requests.labels(self._settings.model, str(raw.status_code)).inc()
         self.last_headers = dict(raw.headers)
-        return raw.parse()
+        return await raw.parse()
 
     async def extract(self, document: Document, schema: ExtractionSchema) -> Extraction:
         tool = tool_for(schema)

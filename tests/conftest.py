@@ -1,0 +1,44 @@
+"""Fixtures shared by every test: the session's Kafka broker and unique topics per test."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from producer.topics import ensure_topics
+from schemas.settings import KafkaSettings, TopicSettings
+
+BOOTSTRAP = os.environ.get("DOCMILL_TEST_BOOTSTRAP", "127.0.0.1:19092")
+
+
+@pytest.fixture(scope="session")
+def kafka() -> KafkaSettings:
+    """Settings for the local test broker; fails loudly when it is not running."""
+    host, port = BOOTSTRAP.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=2).close()
+    except OSError:
+        pytest.fail(f"no Kafka broker on {BOOTSTRAP}: run the suite with `make test`")
+    return KafkaSettings(bootstrap_servers=BOOTSTRAP)
+
+
+@pytest.fixture
+async def topics(kafka: KafkaSettings) -> AsyncIterator[TopicSettings]:
+    """Three fresh topics (3 partitions each) no other test uses."""
+    suffix = uuid.uuid4().hex[:10]
+    names = TopicSettings(
+        documents_topic=f"test.{suffix}.documents",
+        results_topic=f"test.{suffix}.results",
+        dlq_topic=f"test.{suffix}.dlq",
+    )
+    await ensure_topics(kafka, names, partitions=3, replication_factor=1)
+    yield names
+
+
+@pytest.fixture
+def group_id() -> str:
+    return f"test-group-{uuid.uuid4().hex[:10]}"

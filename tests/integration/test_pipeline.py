@@ -1,0 +1,203 @@
+"""The whole pipeline through the real broker: publish, consume, results, dead letters, commits."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from producer import Publisher
+from schemas.messages import DocumentRef
+from schemas.settings import KafkaSettings, TopicSettings
+from schemas.topics import Header
+from tests.anthropic_sim import AnthropicSimulator
+from tests.documents import (
+    corrupt_pdf_bytes,
+    docx_bytes,
+    encrypted_pdf_bytes,
+    image_bytes,
+    invoice_text,
+    pdf_bytes,
+)
+from tests.kafka_tools import committed, consumer_config, drain, publish_raw, read_all, read_values
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def sim(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A Messages API simulator that the SDK in this process talks to."""
+    with AnthropicSimulator() as simulator:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-0123456789")
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", simulator.base_url)
+        yield simulator
+
+
+def _write(root: Path, name: str, data: bytes | str) -> Path:
+    path = root / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    return path
+
+
+def _ref(document_id: str, path: Path | str, **fields: Any) -> DocumentRef:
+    uri = path.as_uri() if isinstance(path, Path) else path
+    return DocumentRef(document_id=document_id, uri=uri, job_id="job-test", **fields)
+
+
+async def _end_offsets_committed(kafka: KafkaSettings, group: str, topic: str) -> bool:
+    records = await read_all(kafka, topic)
+    ends: dict[int, int] = {}
+    for record in records:
+        ends[record.partition] = max(ends.get(record.partition, 0), record.offset + 1)
+    offsets = await committed(kafka, group, topic)
+    return all(offsets.get(p) == end for p, end in ends.items())
+
+
+async def test_every_document_type_is_extracted_with_claude(
+    sim: Any, kafka: KafkaSettings, topics: TopicSettings, group_id: str, tmp_path: Path
+) -> None:
+    """Text, PDF, PNG, JPEG, GIF and WebP documents each produce a validated result via the API."""
+    files = {
+        "text": _write(tmp_path, "a.txt", invoice_text("INV-TXT-1", total="1,234.50")),
+        "pdf": _write(tmp_path, "b.pdf", pdf_bytes(invoice_text("INV-PDF-2", vendor="Globex", total="99.95"))),
+        "png": _write(tmp_path, "c.png", image_bytes("PNG")),
+        "jpeg": _write(tmp_path, "d.jpg", image_bytes("JPEG")),
+        "gif": _write(tmp_path, "e.gif", image_bytes("GIF")),
+        "webp": _write(tmp_path, "f.webp", image_bytes("WEBP")),
+    }
+    async with Publisher(kafka, topic=topics.documents_topic) as publisher:
+        for name, path in files.items():
+            await publisher.publish(_ref(name, path))
+
+    await drain(consumer_config(kafka, topics, group_id, [tmp_path], backend="claude"))
+
+    results = {r["document_id"]: r for r in await read_values(kafka, topics.results_topic)}
+    assert set(results) == set(files)
+    assert await read_all(kafka, topics.dlq_topic) == []
+    assert results["text"]["data"]["invoice_number"] == "INV-TXT-1"
+    assert results["text"]["data"]["total_amount"] == 1234.5
+    assert results["pdf"]["data"]["vendor_name"] == "Globex"
+    assert results["pdf"]["data"]["total_amount"] == 99.95
+    for result in results.values():
+        assert result["backend"] == "claude"
+        assert result["model"] == "claude-haiku-4-5"
+        assert result["usage"]["input_tokens"] > 0
+        assert result["cost_usd"] > 0
+        assert result["source"]["topic"] == topics.documents_topic
+    assert await _end_offsets_committed(kafka, group_id, topics.documents_topic)
+
+
+async def test_local_backend_reads_text_layers_and_dead_letters_images(
+    kafka: KafkaSettings, topics: TopicSettings, group_id: str, tmp_path: Path
+) -> None:
+    """`local` extracts text and PDF invoices at zero cost and refuses an image with its own class."""
+    text = _write(tmp_path, "a.txt", invoice_text("L-1", total="10.00"))
+    pdf = _write(tmp_path, "b.pdf", pdf_bytes(invoice_text("L-2", total="20.50")))
+    png = _write(tmp_path, "c.png", image_bytes("PNG"))
+    async with Publisher(kafka, topic=topics.documents_topic) as publisher:
+        for document_id, path in (("t", text), ("p", pdf), ("i", png)):
+            await publisher.publish(_ref(document_id, path))
+
+    await drain(consumer_config(kafka, topics, group_id, [tmp_path], backend="local"))
+
+    results = {r["document_id"]: r for r in await read_values(kafka, topics.results_topic)}
+    assert results["t"]["data"]["total_amount"] == 10.0
+    assert results["p"]["data"]["invoice_number"] == "L-2"
+    assert all(r["cost_usd"] == 0 and r["confidence"] == 1.0 for r in results.values())
+    letters = await read_values(kafka, topics.dlq_topic)
+    assert [(d["document_id"], d["error_class"]) for d in letters] == [("i", "UnsupportedByBackend")]
+
+
+def _failure_cases(root: Path, outside: Path) -> list[tuple[str, bytes, str]]:
+    """(document id, exact record value, expected error class) for every permanent failure."""
+    secret = _write(outside, "secret.txt", invoice_text("SECRET"))
+    (root / "link.txt").symlink_to(secret)
+    (root / "linked-dir").symlink_to(outside, target_is_directory=True)
+
+    def ref(document_id: str, uri: str, **extra: Any) -> bytes:
+        return orjson.dumps({"document_id": document_id, "uri": uri, **extra})
+
+    files = {
+        "empty": _write(root, "empty.txt", b""),
+        "docx": _write(root, "letter.pdf", docx_bytes()),  # a .docx disguised by its name
+        "corrupt-pdf": _write(root, "corrupt.pdf", corrupt_pdf_bytes()),
+        "corrupt-png": _write(root, "corrupt.png", image_bytes("PNG")[:70]),
+        "encrypted": _write(root, "locked.pdf", encrypted_pdf_bytes()),
+        "too-many-pages": _write(root, "long.pdf", pdf_bytes("x", pages=101)),
+        "huge-image": _write(root, "wide.png", image_bytes("PNG", size=(8001, 8))),
+    }
+    cases = [
+        ("not-json", b"this is not json", "InvalidMessage"),
+        ("not-utf8", b"\xff\xfe\x00binary", "InvalidMessage"),
+        ("not-object", b"[1, 2, 3]", "InvalidMessage"),
+        ("missing-field", orjson.dumps({"uri": "file:///x"}), "MessageValidationError"),
+        ("wrong-type", orjson.dumps({"document_id": 7, "uri": "file:///x"}), "MessageValidationError"),
+        ("newer-version", ref("newer-version", "file:///x", schema_version=99), "UnsupportedSchemaVersion"),
+        ("unknown-scheme", ref("unknown-scheme", "gopher://example/x"), "UnsupportedUriScheme"),
+        ("outside", ref("outside", secret.as_uri()), "PathOutsideAllowedRoots"),
+        ("dotdot", ref("dotdot", f"file://{root}/../outside/secret.txt"), "PathOutsideAllowedRoots"),
+        ("encoded-dotdot", ref("encoded-dotdot", f"file://{root}/%2e%2e/outside/secret.txt"),
+         "PathOutsideAllowedRoots"),
+        ("symlink", ref("symlink", (root / "link.txt").as_uri()), "PathOutsideAllowedRoots"),
+        ("symlinked-parent", ref("symlinked-parent", f"file://{root}/linked-dir/secret.txt"),
+         "PathOutsideAllowedRoots"),
+        ("missing", ref("missing", (root / "nope.pdf").as_uri()), "DocumentNotFound"),
+        ("unknown-schema", ref("unknown-schema", (root / "x.txt").as_uri(), schema="purchase_order"),
+         "UnknownExtractionSchema"),
+    ]
+    expected = {
+        "empty": "EmptyDocument",
+        "docx": "UnsupportedDocumentType",
+        "corrupt-pdf": "CorruptDocument",
+        "corrupt-png": "CorruptDocument",
+        "encrypted": "EncryptedDocument",
+        "too-many-pages": "DocumentTooLarge",
+        "huge-image": "DocumentTooLarge",
+    }
+    cases += [(doc_id, ref(doc_id, files[doc_id].as_uri()), expected[doc_id]) for doc_id in files]
+    return cases
+
+
+async def test_every_permanent_failure_lands_in_the_dlq_with_its_class_and_original_bytes(
+    sim: Any, kafka: KafkaSettings, topics: TopicSettings, group_id: str, tmp_path: Path
+) -> None:
+    """Each bad message or document becomes one dead letter, verbatim, and the consumer keeps going."""
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    cases = _failure_cases(root, outside)
+    good = _write(root, "good.txt", invoice_text("GOOD-1"))
+    await publish_raw(
+        kafka, topics.documents_topic,
+        [(doc_id.encode(), value) for doc_id, value, _ in cases]
+        + [(b"good", orjson.dumps({"document_id": "good", "uri": good.as_uri()}))],
+        headers=[("traceparent", b"00-abc-def-01")],
+    )
+
+    await drain(consumer_config(kafka, topics, group_id, [root], backend="claude"))
+
+    letters = {r.key.decode(): r for r in await read_all(kafka, topics.dlq_topic)}
+    assert set(letters) == {doc_id for doc_id, _, _ in cases}
+    for doc_id, value, error_class in cases:
+        record = letters[doc_id]
+        letter = orjson.loads(record.value)
+        headers = dict(record.headers)
+        assert letter["error_class"] == error_class, (doc_id, letter["error_message"])
+        assert headers[Header.ERROR_CLASS].decode() == error_class
+        assert headers["traceparent"] == b"00-abc-def-01"  # original headers kept
+        assert letter["retryable"] is False
+        assert letter["source"]["topic"] == topics.documents_topic
+        original = letter["original_value"]
+        if letter["original_encoding"] == "base64":
+            assert base64.b64decode(original) == value
+        else:
+            assert original.encode() == value
+    results = await read_values(kafka, topics.results_topic)
+    assert [r["document_id"] for r in results] == ["good"]
+    # Nothing outside the root was ever sent to the API.
+    assert sim.stats.total_requests == 1
+    assert await _end_offsets_committed(kafka, group_id, topics.documents_topic)

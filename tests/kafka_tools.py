@@ -1,0 +1,97 @@
+"""Helpers for integration tests: publish raw records, read topics, run a replica in-process."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from consumer.metrics import Metrics
+from consumer.service import ConsumerConfig, ConsumerService
+from producer.reading import partitions_of, read_to_end
+from schemas.messages import DocumentRef
+from schemas.settings import (
+    ConsumerSettings,
+    ExtractionSettings,
+    FetchSettings,
+    KafkaSettings,
+    TopicSettings,
+)
+
+
+async def publish_raw(
+    kafka: KafkaSettings, topic: str, records: Iterable[tuple[bytes | None, bytes | None]],
+    headers: list[tuple[str, bytes]] | None = None,
+) -> None:
+    """Publishes (key, value) pairs exactly as given."""
+    producer = AIOKafkaProducer(**kafka.client_kwargs(), acks="all")
+    await producer.start()
+    try:
+        futures = [
+            await producer.send(topic, key=key, value=value, headers=headers or [])
+            for key, value in records
+        ]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def publish_refs(kafka: KafkaSettings, topic: str, refs: Iterable[DocumentRef]) -> None:
+    await publish_raw(kafka, topic, ((r.document_id.encode(), r.to_json()) for r in refs))
+
+
+async def read_all(kafka: KafkaSettings, topic: str) -> list[Any]:
+    """Every record currently on a topic."""
+    return [record async for record in read_to_end(kafka, topic)]
+
+
+async def read_values(kafka: KafkaSettings, topic: str) -> list[dict[str, Any]]:
+    return [orjson.loads(r.value) for r in await read_all(kafka, topic)]
+
+
+async def committed(kafka: KafkaSettings, group_id: str, topic: str) -> dict[int, int | None]:
+    """The group's committed offset of every partition of a topic."""
+    consumer = AIOKafkaConsumer(**kafka.client_kwargs(), group_id=group_id, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        return {
+            p: await consumer.committed(TopicPartition(topic, p))
+            for p in await partitions_of(kafka, topic)
+        }
+    finally:
+        await consumer.stop()
+
+
+def consumer_config(
+    kafka: KafkaSettings,
+    topics: TopicSettings,
+    group_id: str,
+    roots: list[Path],
+    *,
+    backend: str = "local",
+    consumer: dict[str, Any] | None = None,
+    fetch: dict[str, Any] | None = None,
+    extraction: dict[str, Any] | None = None,
+) -> ConsumerConfig:
+    return ConsumerConfig(
+        kafka=kafka,
+        topics=topics,
+        consumer=ConsumerSettings(
+            group_id=group_id, metrics_port=0, metrics_host="127.0.0.1",
+            commit_interval_seconds=0.2, retry_base_seconds=0.05, retry_max_seconds=0.5,
+            **(consumer or {}),
+        ),
+        fetch=FetchSettings(allowed_roots=roots, **(fetch or {})),
+        extraction=ExtractionSettings(backend=backend, **(extraction or {})),  # type: ignore[arg-type]
+    )
+
+
+async def drain(config: ConsumerConfig, timeout: float = 90.0) -> ConsumerService:
+    """Runs one replica until it has drained the topic; returns it for its metrics."""
+    service = ConsumerService(config, Metrics())
+    await asyncio.wait_for(service.run(drain=True), timeout)
+    return service
