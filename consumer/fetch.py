@@ -104,7 +104,11 @@ class Fetcher:
             raise PathOutsideAllowedRoots("no allowed roots are configured (DOCMILL_ALLOWED_ROOTS)")
         # resolve() follows every symlink and removes "..", so the check below
         # sees the file that would really be opened.
-        resolved = Path(raw).resolve()
+        try:
+            resolved = Path(raw).resolve()
+        except (RuntimeError, OSError) as error:
+            # Python 3.11/3.12 raise RuntimeError on a symlink loop; it names no file to read.
+            raise DocumentNotFound(f"{raw} cannot be resolved: {error}") from None
         if not any(resolved.is_relative_to(root) for root in self._roots):
             raise PathOutsideAllowedRoots(f"{raw} is outside the allowed roots")
         return resolved

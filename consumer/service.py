@@ -149,8 +149,8 @@ class ConsumerService:
             # A rebalance waits for revoked partitions' in-flight records
             # (up to the grace period) before they move to another replica.
             rebalance_timeout_ms=int((config.consumer.shutdown_grace_seconds + 30) * 1000),
-            session_timeout_ms=30_000,
-            heartbeat_interval_ms=3_000,
+            session_timeout_ms=int(config.consumer.session_timeout_seconds * 1000),
+            heartbeat_interval_ms=int(min(3.0, config.consumer.session_timeout_seconds / 3) * 1000),
             max_partition_fetch_bytes=1024 * 1024,
         )
         self._consumer = consumer

@@ -18,7 +18,7 @@ from producer.identity import new_job_id
 from producer.publisher import Publisher
 from producer.sources import RefDefaults, SourceError, refs_from_manifest, refs_from_sources
 from producer.topics import TopicCreationError, ensure_topics
-from schemas.cli import kafka_errors, load_settings, settings_options
+from schemas.cli import kafka_errors, load_settings, quiet_library_logs, settings_options
 from schemas.messages import DocumentRef
 from schemas.settings import KafkaSettings, ProducerSettings, TopicSettings
 
@@ -58,7 +58,8 @@ async def _publish_all(
         for future in done:
             if future.exception() is not None:
                 counts["failed"] += 1
-                err.print(f"docmill produce: error: Kafka refused a message: {future.exception()}")
+                err.print(f"docmill produce: error: Kafka refused a message: {future.exception()}",
+                          markup=False, highlight=False, soft_wrap=True)
             else:
                 counts["published"] += 1
 
@@ -78,7 +79,7 @@ async def _publish_all(
             for item in refs:
                 if isinstance(item, SourceError):
                     counts["skipped"] += 1
-                    err.print(f"docmill produce: error: {item}", markup=False, highlight=False)
+                    err.print(f"docmill produce: error: {item}", markup=False, highlight=False, soft_wrap=True)
                     continue
                 pending.add(await publisher.enqueue(item))
                 if len(pending) >= _MAX_PENDING:
@@ -123,6 +124,7 @@ def produce(
     """
     if not sources and manifest is None:
         raise click.UsageError("name at least one SOURCE, '-' for standard input, or --manifest FILE")
+    quiet_library_logs()
     kafka = load_settings(KafkaSettings, flags)
     topic = load_settings(TopicSettings, flags).documents_topic
     producer_settings = load_settings(ProducerSettings, flags)
@@ -130,7 +132,7 @@ def produce(
     defaults = RefDefaults(job_id=job, submitted_at=datetime.now(UTC), extraction_schema=extraction_schema)
     err = Console(stderr=True)
     if job_id is None:
-        err.print(f"job id: {job}", highlight=False)
+        err.print(f"job id: {job}", highlight=False, soft_wrap=True)
     with kafka_errors(kafka.bootstrap_servers):
         counts = asyncio.run(
             _publish_all(_all_refs(sources, manifest, defaults), kafka, topic, producer_settings, err)
@@ -156,6 +158,7 @@ def topics() -> None:
 @settings_options(KafkaSettings, TopicSettings)
 def ensure(partitions: int, replication_factor: int, **flags: Any) -> None:
     """Create the documents, results and dead-letter topics if they are missing."""
+    quiet_library_logs()
     kafka = load_settings(KafkaSettings, flags)
     names = load_settings(TopicSettings, flags)
     with kafka_errors(kafka.bootstrap_servers):

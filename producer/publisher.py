@@ -44,7 +44,11 @@ class Publisher:
         )
 
     async def __aenter__(self) -> Self:
-        await self._producer.start()
+        try:
+            await self._producer.start()
+        except BaseException:
+            await self._producer.stop()  # release the half-opened client before failing
+            raise
         return self
 
     async def __aexit__(

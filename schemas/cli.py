@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 import sys
 import types
 import typing
@@ -59,10 +60,25 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except click.ClickException as error:
         context = getattr(error, "ctx", None)
-        where = context.command_path if context else "docmill"
-        click.echo(f"{where}: error: {error.format_message()}", err=True)
+        click.echo(f"{_command_path(context, argv)}: error: {error.format_message()}", err=True)
         sys.exit(error.exit_code)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _command_path(context: click.Context | None, argv: list[str] | None) -> str:
+    """'docmill <subcommand>' for an error, also when it was raised outside click's parsing."""
+    if context is not None:
+        return context.command_path
+    args = sys.argv[1:] if argv is None else argv
+    name = next((arg for arg in args if not arg.startswith("-")), None)
+    return f"docmill {name}" if name in SUBCOMMANDS else "docmill"
+
+
+def quiet_library_logs() -> None:
+    """Command-line tools report failures themselves, as one line; silence the clients' own."""
+    logging.basicConfig(level=logging.CRITICAL)
+    for name in ("aiokafka", "kafka", "pypdf"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 # --- settings as flags -------------------------------------------------------

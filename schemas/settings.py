@@ -91,6 +91,9 @@ class ConsumerSettings(_Settings):
     shutdown_grace_seconds: float = Field(
         30.0, ge=0, description="On SIGTERM or revocation, how long in-flight records may finish."
     )
+    session_timeout_seconds: float = Field(
+        30.0, ge=6, le=300, description="How long the group waits for a silent replica before reassigning."
+    )
     max_attempts: int = Field(6, ge=1, description="Attempts per record before a transient failure is dead-lettered.")
     retry_base_seconds: float = Field(1.0, gt=0, description="First backoff delay; doubles per attempt.")
     retry_max_seconds: float = Field(60.0, gt=0, description="Cap on one backoff delay.")
