@@ -21,8 +21,11 @@ from schemas.settings import (
 
 
 @click.command()
-@click.option("--drain", is_flag=True,
-              help="Exit 0 once the group has processed everything that existed at start.")
+@click.option(
+    "--drain",
+    is_flag=True,
+    help="Exit 0 once the group has processed everything that existed at start.",
+)
 @settings_options(KafkaSettings, TopicSettings, ConsumerSettings, FetchSettings, ExtractionSettings)
 def consume(drain: bool, **flags: Any) -> None:
     """Join the consumer group and extract every document referenced on the documents topic.

@@ -54,7 +54,9 @@ def inspect_document(data: bytes) -> Document:
     if not data:
         raise EmptyDocument("document has zero bytes")
     if len(data) > MAX_REQUEST_BYTES:
-        raise DocumentTooLarge(f"document is {len(data)} bytes; the API accepts {MAX_REQUEST_BYTES}")
+        raise DocumentTooLarge(
+            f"document is {len(data)} bytes; the API accepts {MAX_REQUEST_BYTES}"
+        )
     kind = filetype.guess(data)
     if kind is None:
         return _inspect_text(data)
@@ -62,7 +64,9 @@ def inspect_document(data: bytes) -> Document:
         return _inspect_pdf(data)
     if kind.mime in IMAGE_TYPES:
         return _inspect_image(data)
-    raise UnsupportedDocumentType(f"{kind.mime} ({kind.extension}) is not a supported document type")
+    raise UnsupportedDocumentType(
+        f"{kind.mime} ({kind.extension}) is not a supported document type"
+    )
 
 
 def _inspect_text(data: bytes) -> Document:
@@ -86,8 +90,16 @@ def _inspect_pdf(data: bytes) -> Document:
         pages = len(reader.pages)
     except EncryptedDocument:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError,
-            RecursionError, OSError) as error:
+    except (
+        PdfReadError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        RecursionError,
+        OSError,
+    ) as error:
         raise CorruptDocument(f"PDF cannot be parsed: {error}") from None
     if pages == 0:
         raise CorruptDocument("PDF has no pages")

@@ -71,7 +71,10 @@ class Emitter:
     async def publish_result(self, result: ExtractionResult) -> None:
         headers = [(Header.JOB_ID, result.job_id.encode())] if result.job_id else []
         await self._producer.send_and_wait(
-            self.results_topic, value=result.to_json(), key=result.document_id.encode(), headers=headers
+            self.results_topic,
+            value=result.to_json(),
+            key=result.document_id.encode(),
+            headers=headers,
         )
 
     async def publish_dead_letter(

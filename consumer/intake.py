@@ -22,7 +22,9 @@ def decode_document_ref(value: bytes | None) -> DocumentRef:
     if value is None:
         raise InvalidMessage("record has no value (tombstone)")
     if len(value) > MAX_VALUE_BYTES:
-        raise InvalidMessage(f"value is {len(value)} bytes; a reference is at most {MAX_VALUE_BYTES}")
+        raise InvalidMessage(
+            f"value is {len(value)} bytes; a reference is at most {MAX_VALUE_BYTES}"
+        )
     try:
         payload = orjson.loads(value)
     except orjson.JSONDecodeError as error:
@@ -46,7 +48,8 @@ def decode_document_ref(value: bytes | None) -> DocumentRef:
         ref = DocumentRef.model_validate(payload)
     except ValidationError as error:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in error.errors()[:5]
+            f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}"
+            for e in error.errors()[:5]
         )
         raise MessageValidationError(problems) from None
     # Validation coerces "2" and 2.0 to 2: check again what the version really means.

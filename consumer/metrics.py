@@ -32,16 +32,23 @@ class Metrics:
             "docmill_documents", "Documents finished, by outcome.", ["outcome"], registry=r
         )
         self.extraction_seconds = Histogram(
-            "docmill_extraction_seconds", "Time to fetch and extract one document (all attempts).",
-            ["backend"], buckets=_LATENCY_BUCKETS, registry=r,
+            "docmill_extraction_seconds",
+            "Time to fetch and extract one document (all attempts).",
+            ["backend"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.end_to_end_seconds = Histogram(
-            "docmill_end_to_end_seconds", "From submitted_at to the result being acknowledged.",
-            buckets=_E2E_BUCKETS, registry=r,
+            "docmill_end_to_end_seconds",
+            "From submitted_at to the result being acknowledged.",
+            buckets=_E2E_BUCKETS,
+            registry=r,
         )
         self.llm_requests = Counter(
-            "docmill_llm_requests", "Messages API calls, by model and HTTP status.",
-            ["model", "status"], registry=r,
+            "docmill_llm_requests",
+            "Messages API calls, by model and HTTP status.",
+            ["model", "status"],
+            registry=r,
         )
         self.tokens = Counter(
             "docmill_tokens", "Tokens used, by model and type.", ["model", "type"], registry=r
@@ -49,12 +56,17 @@ class Metrics:
         self.cost = Counter("docmill_cost_usd", "Money spent on the API, in USD.", ["model"], registry=r)
         self.retries = Counter("docmill_retries", "Retried attempts, by reason.", ["reason"], registry=r)
         self.dead_letters = Counter(
-            "docmill_dead_letters", "Records dead-lettered, by error class.", ["error_class"], registry=r
+            "docmill_dead_letters",
+            "Records dead-lettered, by error class.",
+            ["error_class"],
+            registry=r,
         )
         self.in_flight = Gauge("docmill_in_flight", "Records being processed now.", registry=r)
         self.committed_offset = Gauge(
-            "docmill_committed_offset", "Last offset committed, per partition.",
-            ["topic", "partition"], registry=r,
+            "docmill_committed_offset",
+            "Last offset committed, per partition.",
+            ["topic", "partition"],
+            registry=r,
         )
 
     def record_usage(self, model: str, usage: Usage, cost_usd: float) -> None:

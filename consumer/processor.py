@@ -77,12 +77,17 @@ class RecordProcessor:
         """Handles one ConsumerRecord until its outcome is acknowledged by Kafka."""
         started = time.monotonic()
         source = SourcePosition(
-            topic=record.topic, partition=record.partition, offset=record.offset,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
             timestamp_ms=record.timestamp,
         )
         with structlog.contextvars.bound_contextvars(
-            topic=record.topic, partition=record.partition, offset=record.offset,
-            document_id=None, job_id=None,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            document_id=None,
+            job_id=None,
         ):
             ref: DocumentRef | None = None
             try:
@@ -118,13 +123,16 @@ class RecordProcessor:
                         raise Abandoned(str(error)) from None
                     raise _FailedRecord(_Failure(error, attempt, first_failure_at)) from None
                 self._metrics.retries.labels(error.error_class).inc()
-                log.warning("record.retry", error_class=error.error_class, error=str(error),
-                            attempt=attempt, delay_seconds=round(delay, 3))
+                log.warning(
+                    "record.retry",
+                    error_class=error.error_class,
+                    error=str(error),
+                    attempt=attempt,
+                    delay_seconds=round(delay, 3),
+                )
                 await asyncio.sleep(delay)
             except ProcessingError as error:
-                raise _FailedRecord(
-                    _Failure(error, attempt, first_failure_at or datetime.now(UTC))
-                ) from None
+                raise _FailedRecord(_Failure(error, attempt, first_failure_at or datetime.now(UTC))) from None
 
     async def _load(self, uri: str) -> Document:
         data = await self._fetcher.fetch(uri)
@@ -146,7 +154,7 @@ class RecordProcessor:
             document_id=ref.document_id,
             job_id=ref.job_id,
             uri=ref.uri,
-            schema=ref.extraction_schema,
+            extraction_schema=ref.extraction_schema,
             data=extraction.data,
             backend=self._extractor.name,
             model=extraction.model,
@@ -158,15 +166,17 @@ class RecordProcessor:
             source=source,
         )
         await self._acknowledged(lambda: self._emitter.publish_result(result))
-        end_to_end = (
-            (datetime.now(UTC) - ref.submitted_at).total_seconds() if ref.submitted_at else None
-        )
+        end_to_end = (datetime.now(UTC) - ref.submitted_at).total_seconds() if ref.submitted_at else None
         if extraction.api_calls:
             self._metrics.record_usage(extraction.model, extraction.usage, cost)
         self._metrics.record_success(self._extractor.name, latency, end_to_end)
         log.info(
-            "record.done", fate="succeeded", latency_seconds=round(latency, 4), attempts=attempts,
-            input_tokens=extraction.usage.input_tokens, output_tokens=extraction.usage.output_tokens,
+            "record.done",
+            fate="succeeded",
+            latency_seconds=round(latency, 4),
+            attempts=attempts,
+            input_tokens=extraction.usage.input_tokens,
+            output_tokens=extraction.usage.output_tokens,
             cost_usd=round(cost, 6),
         )
 
@@ -189,12 +199,15 @@ class RecordProcessor:
             **original_value_fields(record.value),
         )
         headers = list(record.headers or [])
-        await self._acknowledged(
-            lambda: self._emitter.publish_dead_letter(letter, record.key, headers)
-        )
+        await self._acknowledged(lambda: self._emitter.publish_dead_letter(letter, record.key, headers))
         self._metrics.record_dead_letter(error.error_class)
-        log.warning("record.done", fate="dead_lettered", error_class=error.error_class,
-                    error=str(error), attempts=failure.attempts)
+        log.warning(
+            "record.done",
+            fate="dead_lettered",
+            error_class=error.error_class,
+            error=str(error),
+            attempts=failure.attempts,
+        )
 
     async def _acknowledged(self, publish: Callable[[], Awaitable[None]]) -> None:
         """Publishes, retrying Kafka failures until acknowledged or the replica stops.

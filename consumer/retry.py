@@ -15,7 +15,9 @@ class Backoff:
     total_seconds: float = 900.0
     max_attempts: int = 6
 
-    def delay(self, attempt: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
+    def delay(
+        self, attempt: int, retry_after: float | None = None, rng: random.Random | None = None
+    ) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based).
 
         Full jitter spreads retries of many records (and replicas) over the

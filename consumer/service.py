@@ -10,6 +10,7 @@ membership stays alive however slow extraction is.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import time
 from dataclasses import dataclass
@@ -131,14 +132,52 @@ class ConsumerService:
         fetcher = Fetcher(config.fetch)
         extractor = build_extractor(config.extraction, self.metrics)
         emitter = Emitter(
-            config.kafka, results_topic=config.topics.results_topic, dlq_topic=config.topics.dlq_topic
+            config.kafka,
+            results_topic=config.topics.results_topic,
+            dlq_topic=config.topics.dlq_topic,
         )
         processor = RecordProcessor(
-            fetcher=fetcher, extractor=extractor, emitter=emitter, metrics=self.metrics,
-            backoff=self._backoff, consumer_id=config.consumer.consumer_id, price=price,
+            fetcher=fetcher,
+            extractor=extractor,
+            emitter=emitter,
+            metrics=self.metrics,
+            backoff=self._backoff,
+            consumer_id=config.consumer.consumer_id,
+            price=price,
             stopping=self._stopping,
         )
-        consumer = AIOKafkaConsumer(
+        # One owner of every resource: each stop is registered before its start,
+        # so a start that fails half-way is still cleaned up, in reverse order.
+        async with contextlib.AsyncExitStack() as resources:
+            resources.push_async_callback(self.health.stop)
+            await self.health.start()
+            resources.push_async_callback(extractor.close)
+            resources.push_async_callback(fetcher.close)
+            resources.push_async_callback(emitter.stop)
+            await emitter.start()
+            consumer = self._consumer = self._build_consumer()
+            resources.push_async_callback(consumer.stop)
+            await consumer.start()
+            self._kafka_ok = True
+            resources.callback(self._mark_kafka_down)
+            consumer.subscribe([config.topics.documents_topic], listener=_Rebalance(self))
+            log.info(
+                "consumer.started",
+                group_id=config.consumer.group_id,
+                topic=config.topics.documents_topic,
+                backend=extractor.name,
+                model=config.extraction.model if extractor.name == "claude" else "local",
+                max_in_flight=config.consumer.max_in_flight,
+                metrics_port=self.health.port,
+            )
+            await self._loop(consumer, processor, drain)
+            await self._finish_in_flight(list(self._partitions))
+            await self._commit(consumer)
+        log.info("consumer.stopped")
+
+    def _build_consumer(self) -> AIOKafkaConsumer:
+        config = self.config
+        return AIOKafkaConsumer(
             **config.kafka.client_kwargs(),
             group_id=config.consumer.group_id,
             enable_auto_commit=False,
@@ -153,32 +192,9 @@ class ConsumerService:
             heartbeat_interval_ms=int(min(3.0, config.consumer.session_timeout_seconds / 3) * 1000),
             max_partition_fetch_bytes=1024 * 1024,
         )
-        self._consumer = consumer
-        await self.health.start()
-        try:
-            await emitter.start()
-            try:
-                await consumer.start()
-                self._kafka_ok = True
-                consumer.subscribe([config.topics.documents_topic], listener=_Rebalance(self))
-                log.info(
-                    "consumer.started", group_id=config.consumer.group_id,
-                    topic=config.topics.documents_topic, backend=extractor.name,
-                    model=config.extraction.model if extractor.name == "claude" else "local",
-                    max_in_flight=config.consumer.max_in_flight, metrics_port=self.health.port,
-                )
-                await self._loop(consumer, processor, drain)
-                await self._finish_in_flight(list(self._partitions))
-                await self._commit(consumer)
-            finally:
-                await consumer.stop()
-                await emitter.stop()
-        finally:
-            self._kafka_ok = False
-            await fetcher.close()
-            await extractor.close()
-            await self.health.stop()
-        log.info("consumer.stopped")
+
+    def _mark_kafka_down(self) -> None:
+        self._kafka_ok = False
 
     def _price(self) -> ModelPrice | None:
         if self.config.extraction.resolved_backend() != "claude":
@@ -199,10 +215,8 @@ class ConsumerService:
                     consumer.pause(*consumer.assignment())
                     paused = True
                 self._slot_freed.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._slot_freed.wait(), _FULL_POLL_SECONDS)
-                except TimeoutError:
-                    pass
                 # Paused partitions return nothing, but the poll keeps us in the group.
                 await consumer.getmany(timeout_ms=0)
             else:
@@ -223,7 +237,9 @@ class ConsumerService:
                     log.info("consumer.drained")
                     return
 
-    def _start(self, tp: TopicPartition, partition: _Partition, record: Any, processor: RecordProcessor) -> None:
+    def _start(
+        self, tp: TopicPartition, partition: _Partition, record: Any, processor: RecordProcessor
+    ) -> None:
         partition.offsets.start(record.offset)
         self._in_flight += 1
         self.metrics.in_flight.set(self._in_flight)
@@ -245,8 +261,7 @@ class ConsumerService:
             else:
                 # A bug, not a bad record: the offset stays uncommitted so the
                 # record is retried after a restart instead of being skipped.
-                log.error("record.crashed", partition=tp.partition, offset=record.offset,
-                          exc_info=error)
+                log.error("record.crashed", partition=tp.partition, offset=record.offset, exc_info=error)
 
         task.add_done_callback(finished)
 

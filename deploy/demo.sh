@@ -28,4 +28,4 @@ start=$(date +%s.%N)
 $bin/docmill consume --drain --backend "$backend" --group-id docmill-demo \
   --allowed-roots "$repo/deploy/samples" --metrics-port 0 2>"$log"
 end=$(date +%s.%N)
-$bin/python deploy/demo_report.py --job-id "$job" --seconds "$(echo "$end - $start" | bc -l)"
+$bin/python deploy/demo_report.py --job-id "$job" --started "$start" --finished "$end"

@@ -58,8 +58,12 @@ async def _publish_all(
         for future in done:
             if future.exception() is not None:
                 counts["failed"] += 1
-                err.print(f"docmill produce: error: Kafka refused a message: {future.exception()}",
-                          markup=False, highlight=False, soft_wrap=True)
+                err.print(
+                    f"docmill produce: error: Kafka refused a message: {future.exception()}",
+                    markup=False,
+                    highlight=False,
+                    soft_wrap=True,
+                )
             else:
                 counts["published"] += 1
 
@@ -79,7 +83,12 @@ async def _publish_all(
             for item in refs:
                 if isinstance(item, SourceError):
                     counts["skipped"] += 1
-                    err.print(f"docmill produce: error: {item}", markup=False, highlight=False, soft_wrap=True)
+                    err.print(
+                        f"docmill produce: error: {item}",
+                        markup=False,
+                        highlight=False,
+                        soft_wrap=True,
+                    )
                     continue
                 pending.add(await publisher.enqueue(item))
                 if len(pending) >= _MAX_PENDING:
@@ -100,8 +109,13 @@ async def _publish_all(
     help="JSONL or CSV file with one document per row (uri, document_id, schema, attributes).",
 )
 @click.option("--job-id", help="Job id carried by every message (generated if absent).")
-@click.option("--schema", "extraction_schema", default="invoice", show_default=True,
-              help="Extraction schema for documents that do not name one.")
+@click.option(
+    "--schema",
+    "extraction_schema",
+    default="invoice",
+    show_default=True,
+    help="Extraction schema for documents that do not name one.",
+)
 @settings_options(KafkaSettings, (TopicSettings, ("documents_topic",)), ProducerSettings)
 def produce(
     sources: tuple[str, ...],
@@ -151,10 +165,20 @@ def topics() -> None:
 
 
 @topics.command()
-@click.option("--partitions", type=click.IntRange(min=1), default=6, show_default=True,
-              help="Partitions of topics created now (the ceiling on useful consumer replicas).")
-@click.option("--replication-factor", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Replicas of each partition of topics created now.")
+@click.option(
+    "--partitions",
+    type=click.IntRange(min=1),
+    default=6,
+    show_default=True,
+    help="Partitions of topics created now (the ceiling on useful consumer replicas).",
+)
+@click.option(
+    "--replication-factor",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Replicas of each partition of topics created now.",
+)
 @settings_options(KafkaSettings, TopicSettings)
 def ensure(partitions: int, replication_factor: int, **flags: Any) -> None:
     """Create the documents, results and dead-letter topics if they are missing."""

@@ -79,9 +79,7 @@ def _expand_path(path: Path) -> Iterator[Path]:
         yield path
 
 
-def refs_from_sources(
-    sources: Iterable[str], defaults: RefDefaults
-) -> Iterator[DocumentRef | SourceError]:
+def refs_from_sources(sources: Iterable[str], defaults: RefDefaults) -> Iterator[DocumentRef | SourceError]:
     """One reference per document named by a file, folder, glob or URI."""
     for raw in sources:
         source = raw.strip()
@@ -143,9 +141,7 @@ def _attributes(row: dict[str, Any]) -> dict[str, str] | str:
     return merged
 
 
-def refs_from_manifest(
-    manifest: Path, defaults: RefDefaults
-) -> Iterator[DocumentRef | SourceError]:
+def refs_from_manifest(manifest: Path, defaults: RefDefaults) -> Iterator[DocumentRef | SourceError]:
     """One reference per manifest row (uri, optional document_id, schema, content_type, attributes)."""
     for number, row in _manifest_rows(manifest):
         where = f"{manifest}:{number}"

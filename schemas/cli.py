@@ -84,7 +84,7 @@ def quiet_library_logs() -> None:
 # --- settings as flags -------------------------------------------------------
 
 
-def _flag_type(annotation: Any) -> tuple[click.ParamType | None, bool]:
+def _flag_type(annotation: Any) -> tuple[click.ParamType[Any] | None, bool]:
     """The click type for a settings field, and whether it is a boolean switch."""
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     origin = typing.get_origin(annotation)
@@ -146,8 +146,7 @@ def load_settings(settings_class: type[S], flags: dict[str, Any]) -> S:
         first = error.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or settings_class.__name__
         raise click.UsageError(
-            f"invalid setting {field} (--{field.replace('_', '-')} / DOCMILL_{field.upper()}): "
-            f"{first['msg']}"
+            f"invalid setting {field} (--{field.replace('_', '-')} / DOCMILL_{field.upper()}): {first['msg']}"
         ) from None
 
 

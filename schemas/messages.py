@@ -36,9 +36,9 @@ class DocumentRef(_Message):
     document_id: DocumentId
     uri: Annotated[str, StringConstraints(min_length=1, max_length=8192)]
     content_type: str | None = None
-    extraction_schema: Annotated[
-        str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-    ] = Field(default="invoice", alias="schema")
+    extraction_schema: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")] = Field(
+        default="invoice", alias="schema"
+    )
     job_id: str | None = None
     submitted_at: datetime | None = None
     attributes: dict[str, str] = Field(default_factory=dict)

@@ -50,9 +50,7 @@ class KafkaSettings(_Settings):
             "client_id": self.client_id,
         }
         if self.security_protocol in ("SSL", "SASL_SSL"):
-            context = ssl.create_default_context(
-                cafile=str(self.ssl_cafile) if self.ssl_cafile else None
-            )
+            context = ssl.create_default_context(cafile=str(self.ssl_cafile) if self.ssl_cafile else None)
             if self.ssl_certfile:
                 context.load_cert_chain(
                     str(self.ssl_certfile), str(self.ssl_keyfile) if self.ssl_keyfile else None
@@ -84,7 +82,8 @@ class ConsumerSettings(_Settings):
 
     group_id: str = Field("docmill-extractors", description="Kafka consumer group id.")
     consumer_id: str = Field(
-        default_factory=_default_consumer_id, description="This replica's name in logs and dead letters."
+        default_factory=_default_consumer_id,
+        description="This replica's name in logs and dead letters.",
     )
     max_in_flight: int = Field(32, ge=1, le=10_000, description="Records processed at once per replica.")
     commit_interval_seconds: float = Field(1.0, gt=0, description="How often finished offsets are committed.")
@@ -92,14 +91,24 @@ class ConsumerSettings(_Settings):
         30.0, ge=0, description="On SIGTERM or revocation, how long in-flight records may finish."
     )
     session_timeout_seconds: float = Field(
-        30.0, ge=6, le=300, description="How long the group waits for a silent replica before reassigning."
+        30.0,
+        ge=6,
+        le=300,
+        description="How long the group waits for a silent replica before reassigning.",
     )
-    max_attempts: int = Field(6, ge=1, description="Attempts per record before a transient failure is dead-lettered.")
+    max_attempts: int = Field(
+        6, ge=1, description="Attempts per record before a transient failure is dead-lettered."
+    )
     retry_base_seconds: float = Field(1.0, gt=0, description="First backoff delay; doubles per attempt.")
     retry_max_seconds: float = Field(60.0, gt=0, description="Cap on one backoff delay.")
     retry_total_seconds: float = Field(900.0, gt=0, description="Cap on the time one record spends retrying.")
-    metrics_host: str = Field("0.0.0.0", description="Address the /metrics and /healthz server binds.")  # noqa: S104 - scraped from other hosts
-    metrics_port: int = Field(9400, ge=0, le=65535, description="Port of /metrics and /healthz (0 = pick a free one).")
+    metrics_host: str = Field(
+        "0.0.0.0",  # noqa: S104 - Prometheus scrapes replicas from other hosts
+        description="Address the /metrics and /healthz server binds.",
+    )
+    metrics_port: int = Field(
+        9400, ge=0, le=65535, description="Port of /metrics and /healthz (0 = pick a free one)."
+    )
     log_format: Literal["json", "console"] = Field("json", description="Log output format.")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
 
@@ -108,10 +117,13 @@ class FetchSettings(_Settings):
     """Where documents may be read from, and how much of them."""
 
     allowed_roots: Annotated[list[Path], NoDecode] = Field(
-        default_factory=list, description="Colon-separated folders that file:// references may read."
+        default_factory=list,
+        description="Colon-separated folders that file:// references may read.",
     )
     max_document_bytes: int = Field(
-        32 * 1024 * 1024, ge=1, description="Largest document fetched (the API's request limit is 32 MB)."
+        32 * 1024 * 1024,
+        ge=1,
+        description="Largest document fetched (the API's request limit is 32 MB).",
     )
     fetch_timeout_seconds: float = Field(30.0, gt=0, description="Time limit for one remote fetch.")
     allow_http: bool = Field(False, description="Allow plain http:// references (https:// always allowed).")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -27,7 +26,7 @@ def kafka() -> KafkaSettings:
 
 
 @pytest.fixture
-async def topics(kafka: KafkaSettings) -> AsyncIterator[TopicSettings]:
+async def topics(kafka: KafkaSettings) -> TopicSettings:
     """Three fresh topics (3 partitions each) no other test uses."""
     suffix = uuid.uuid4().hex[:10]
     names = TopicSettings(
@@ -36,7 +35,7 @@ async def topics(kafka: KafkaSettings) -> AsyncIterator[TopicSettings]:
         dlq_topic=f"test.{suffix}.dlq",
     )
     await ensure_topics(kafka, names, partitions=3, replication_factor=1)
-    yield names
+    return names
 
 
 @pytest.fixture

@@ -10,8 +10,13 @@ from PIL import Image
 from pypdf import PdfWriter
 
 
-def invoice_text(number: str, vendor: str = "Acme Ltd", total: str = "1,234.50",
-                 date: str = "2026-01-15", currency: str = "EUR") -> str:
+def invoice_text(
+    number: str,
+    vendor: str = "Acme Ltd",
+    total: str = "1,234.50",
+    date: str = "2026-01-15",
+    currency: str = "EUR",
+) -> str:
     return (
         f"INVOICE\nInvoice Number: {number}\nVendor: {vendor}\nInvoice Date: {date}\n"
         f"Currency: {currency}\nSubtotal: 1.00\nTotal: {total}\n"

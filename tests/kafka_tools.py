@@ -24,7 +24,9 @@ from schemas.settings import (
 
 
 async def publish_raw(
-    kafka: KafkaSettings, topic: str, records: Iterable[tuple[bytes | None, bytes | None]],
+    kafka: KafkaSettings,
+    topic: str,
+    records: Iterable[tuple[bytes | None, bytes | None]],
     headers: list[tuple[str, bytes]] | None = None,
 ) -> None:
     """Publishes (key, value) pairs exactly as given."""
@@ -32,8 +34,7 @@ async def publish_raw(
     await producer.start()
     try:
         futures = [
-            await producer.send(topic, key=key, value=value, headers=headers or [])
-            for key, value in records
+            await producer.send(topic, key=key, value=value, headers=headers or []) for key, value in records
         ]
         await asyncio.gather(*futures)
     finally:
@@ -59,8 +60,7 @@ async def committed(kafka: KafkaSettings, group_id: str, topic: str) -> dict[int
     await consumer.start()
     try:
         return {
-            p: await consumer.committed(TopicPartition(topic, p))
-            for p in await partitions_of(kafka, topic)
+            p: await consumer.committed(TopicPartition(topic, p)) for p in await partitions_of(kafka, topic)
         }
     finally:
         await consumer.stop()
@@ -81,8 +81,12 @@ def consumer_config(
         kafka=kafka,
         topics=topics,
         consumer=ConsumerSettings(
-            group_id=group_id, metrics_port=0, metrics_host="127.0.0.1",
-            commit_interval_seconds=0.2, retry_base_seconds=0.05, retry_max_seconds=0.5,
+            group_id=group_id,
+            metrics_port=0,
+            metrics_host="127.0.0.1",
+            commit_interval_seconds=0.2,
+            retry_base_seconds=0.05,
+            retry_max_seconds=0.5,
             **(consumer or {}),
         ),
         fetch=FetchSettings(allowed_roots=roots, **(fetch or {})),

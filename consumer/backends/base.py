@@ -27,7 +27,8 @@ class Extractor(Protocol):
     Raises a ``consumer.errors`` exception on failure, never anything else.
     """
 
-    name: Literal["claude", "local"]
+    @property
+    def name(self) -> Literal["claude", "local"]: ...
 
     async def extract(self, document: Document, schema: ExtractionSchema) -> Extraction: ...
 

@@ -75,9 +75,7 @@ class ClaudeExtractor:
         self._settings = settings
         self._metrics = metrics
         # The SDK reads ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL itself.
-        self._client = anthropic.AsyncAnthropic(
-            max_retries=0, timeout=settings.request_timeout_seconds
-        )
+        self._client = anthropic.AsyncAnthropic(max_retries=0, timeout=settings.request_timeout_seconds)
         self.last_headers: dict[str, str] = {}
 
     async def close(self) -> None:
@@ -85,14 +83,16 @@ class ClaudeExtractor:
 
     async def _call(self, messages: list[dict[str, Any]], tool: dict[str, Any]) -> Any:
         try:
-            raw = await self._client.messages.with_raw_response.create(
-                model=self._settings.model,
-                max_tokens=self._settings.max_output_tokens,
-                system=SYSTEM_PROMPT,
-                tools=[tool],  # type: ignore[list-item]
-                tool_choice={"type": "tool", "name": tool["name"]},
-                messages=messages,  # type: ignore[arg-type]
-            )
+            # A plain dict: the SDK's TypedDicts add nothing over the API's own validation.
+            request: dict[str, Any] = {
+                "model": self._settings.model,
+                "max_tokens": self._settings.max_output_tokens,
+                "system": SYSTEM_PROMPT,
+                "tools": [tool],
+                "tool_choice": {"type": "tool", "name": tool["name"]},
+                "messages": messages,
+            }
+            raw = await self._client.messages.with_raw_response.create(**request)
         except anthropic.APIError as error:
             status = getattr(error, "status_code", None)
             if status is None:
@@ -120,7 +120,8 @@ class ClaudeExtractor:
             message = await self._call(messages, tool)
             usage = _add_usage(usage, message.usage)
             tool_use = next(
-                (b for b in message.content if b.type == "tool_use" and b.name == tool["name"]), None
+                (b for b in message.content if b.type == "tool_use" and b.name == tool["name"]),
+                None,
             )
             data = tool_use.input if tool_use is not None else None
             problems = ["the reply has no tool call"] if data is None else schema.problems(data)

@@ -43,7 +43,15 @@ _LABELS: dict[str, re.Pattern[str]] = {
     ),
 }
 _SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY"}
-_DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d.%m.%Y", "%B %d, %Y", "%d %B %Y", "%b %d, %Y", "%d %b %Y")
+_DATE_FORMATS = (
+    "%Y-%m-%d",
+    "%d/%m/%Y",
+    "%d.%m.%Y",
+    "%B %d, %Y",
+    "%d %B %Y",
+    "%b %d, %Y",
+    "%d %b %Y",
+)
 
 
 def _number(raw: str) -> float | None:
@@ -107,18 +115,26 @@ class LocalExtractor:
 
     async def extract(self, document: Document, schema: ExtractionSchema) -> Extraction:
         if schema.name != "invoice":
-            raise UnsupportedByBackend(f"the local backend only knows the invoice schema, not {schema.name!r}")
+            raise UnsupportedByBackend(
+                f"the local backend only knows the invoice schema, not {schema.name!r}"
+            )
         if document.media_type == "text/plain":
             text = document.text or ""
         elif document.media_type == "application/pdf":
             text = await asyncio.to_thread(_pdf_text, document.data)
         else:
-            raise UnsupportedByBackend(f"the local backend cannot read {document.media_type} documents")
+            raise UnsupportedByBackend(
+                f"the local backend cannot read {document.media_type} documents"
+            )
         if not text.strip():
-            raise UnsupportedByBackend("the document has no text layer (a scan?); use the claude backend")
+            raise UnsupportedByBackend(
+                "the document has no text layer (a scan?); use the claude backend"
+            )
         data = find_invoice_fields(text)
         required = schema.required_fields
-        confidence = sum(1 for name in required if name in data) / len(required) if required else 1.0
+        confidence = (
+            sum(1 for name in required if name in data) / len(required) if required else 1.0
+        )
         problems = schema.problems(data)
         if problems:
             raise OutputValidationFailed(

@@ -10,8 +10,8 @@ import pytest
 from schemas.settings import KafkaSettings, TopicSettings
 from tests.anthropic_sim import AnthropicSimulator
 from tests.documents import invoice_text
-from tests.kafka_tools import consumer_config, drain, publish_refs, read_values
 from tests.integration.test_pipeline import _ref, _write
+from tests.kafka_tools import consumer_config, drain, publish_refs, read_values
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +33,12 @@ async def _one_document(
 
 @pytest.mark.parametrize("status", [429, 500, 529, 504])
 async def test_transient_statuses_are_retried_until_success(
-    status: int, sim: Any, kafka: KafkaSettings, topics: TopicSettings, group_id: str, tmp_path: Path
+    status: int,
+    sim: Any,
+    kafka: KafkaSettings,
+    topics: TopicSettings,
+    group_id: str,
+    tmp_path: Path,
 ) -> None:
     """Two transient failures in a row, then success: one result that counts three attempts."""
     await _one_document(kafka, topics, tmp_path)
@@ -45,7 +50,9 @@ async def test_transient_statuses_are_retried_until_success(
     assert [r["attempts"] for r in results] == [3]
     assert await read_values(kafka, topics.dlq_topic) == []
     assert sim.stats.status(status) == 2
-    retries = service.metrics.registry.get_sample_value("docmill_retries_total", {"reason": "RateLimited" if status == 429 else "ApiUnavailable"})
+    retries = service.metrics.registry.get_sample_value(
+        "docmill_retries_total", {"reason": "RateLimited" if status == 429 else "ApiUnavailable"}
+    )
     assert retries == 2
 
 
@@ -56,9 +63,9 @@ async def test_persistent_outage_dead_letters_as_retryable_after_the_attempt_bud
     await _one_document(kafka, topics, tmp_path)
     sim.inject(529, count=100)
 
-    await drain(consumer_config(
-        kafka, topics, group_id, [tmp_path], backend="claude", consumer={"max_attempts": 3}
-    ))
+    await drain(
+        consumer_config(kafka, topics, group_id, [tmp_path], backend="claude", consumer={"max_attempts": 3})
+    )
 
     letters = await read_values(kafka, topics.dlq_topic)
     assert [(d["error_class"], d["retryable"], d["attempts"]) for d in letters] == [
@@ -110,8 +117,13 @@ async def test_reply_corrected_on_the_second_ask_is_accepted(
         calls.append(1)
         if len(calls) == 1:
             return {"invoice_number": "X"}
-        return {"invoice_number": "X", "vendor_name": "V", "invoice_date": "2026-01-01",
-                "currency": "EUR", "total_amount": 5}
+        return {
+            "invoice_number": "X",
+            "vendor_name": "V",
+            "invoice_date": "2026-01-01",
+            "currency": "EUR",
+            "total_amount": 5,
+        }
 
     sim.responder = flaky
     await drain(consumer_config(kafka, topics, group_id, [tmp_path], backend="claude"))

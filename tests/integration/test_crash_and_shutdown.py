@@ -26,8 +26,13 @@ DOCMILL = str(Path(sys.executable).parent / "docmill")
 
 
 def _start_consumer(
-    kafka: KafkaSettings, topics: TopicSettings, group_id: str, root: Path, sim: Any,
-    log: Path, *extra: str,
+    kafka: KafkaSettings,
+    topics: TopicSettings,
+    group_id: str,
+    root: Path,
+    sim: Any,
+    log: Path,
+    *extra: str,
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -82,8 +87,10 @@ async def test_sigkill_mid_run_then_restart_loses_nothing(
     with AnthropicSimulator(latency=0.15) as sim:
         victim = _start_consumer(kafka, topics, group_id, tmp_path, sim, log, "--max-in-flight", "16")
         try:
+
             async def some_done() -> bool:
                 return len(await read_all(kafka, topics.results_topic)) >= 60
+
             await _wait_until(some_done, 60, "60 results before the kill")
         finally:
             victim.send_signal(signal.SIGKILL)
@@ -96,8 +103,10 @@ async def test_sigkill_mid_run_then_restart_loses_nothing(
     counts = await _outcomes(kafka, topics)
     missing = set(ids) - set(counts)
     duplicates = {doc_id: n - 1 for doc_id, n in counts.items() if n > 1}
-    print(f"\nSIGKILL test: {len(ids)} documents, {len(missing)} missing, "
-          f"{sum(duplicates.values())} processed twice")
+    print(
+        f"\nSIGKILL test: {len(ids)} documents, {len(missing)} missing, "
+        f"{sum(duplicates.values())} processed twice"
+    )
     assert not missing
     assert set(counts) == set(ids)
     assert API_KEY not in log.read_text()

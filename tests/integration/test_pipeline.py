@@ -63,7 +63,9 @@ async def test_every_document_type_is_extracted_with_claude(
     """Text, PDF, PNG, JPEG, GIF and WebP documents each produce a validated result via the API."""
     files = {
         "text": _write(tmp_path, "a.txt", invoice_text("INV-TXT-1", total="1,234.50")),
-        "pdf": _write(tmp_path, "b.pdf", pdf_bytes(invoice_text("INV-PDF-2", vendor="Globex", total="99.95"))),
+        "pdf": _write(
+            tmp_path, "b.pdf", pdf_bytes(invoice_text("INV-PDF-2", vendor="Globex", total="99.95"))
+        ),
         "png": _write(tmp_path, "c.png", image_bytes("PNG")),
         "jpeg": _write(tmp_path, "d.jpg", image_bytes("JPEG")),
         "gif": _write(tmp_path, "e.gif", image_bytes("GIF")),
@@ -135,19 +137,40 @@ def _failure_cases(root: Path, outside: Path) -> list[tuple[str, bytes, str]]:
         ("not-utf8", b"\xff\xfe\x00binary", "InvalidMessage"),
         ("not-object", b"[1, 2, 3]", "InvalidMessage"),
         ("missing-field", orjson.dumps({"uri": "file:///x"}), "MessageValidationError"),
-        ("wrong-type", orjson.dumps({"document_id": 7, "uri": "file:///x"}), "MessageValidationError"),
-        ("newer-version", ref("newer-version", "file:///x", schema_version=99), "UnsupportedSchemaVersion"),
+        (
+            "wrong-type",
+            orjson.dumps({"document_id": 7, "uri": "file:///x"}),
+            "MessageValidationError",
+        ),
+        (
+            "newer-version",
+            ref("newer-version", "file:///x", schema_version=99),
+            "UnsupportedSchemaVersion",
+        ),
         ("unknown-scheme", ref("unknown-scheme", "gopher://example/x"), "UnsupportedUriScheme"),
         ("outside", ref("outside", secret.as_uri()), "PathOutsideAllowedRoots"),
-        ("dotdot", ref("dotdot", f"file://{root}/../outside/secret.txt"), "PathOutsideAllowedRoots"),
-        ("encoded-dotdot", ref("encoded-dotdot", f"file://{root}/%2e%2e/outside/secret.txt"),
-         "PathOutsideAllowedRoots"),
+        (
+            "dotdot",
+            ref("dotdot", f"file://{root}/../outside/secret.txt"),
+            "PathOutsideAllowedRoots",
+        ),
+        (
+            "encoded-dotdot",
+            ref("encoded-dotdot", f"file://{root}/%2e%2e/outside/secret.txt"),
+            "PathOutsideAllowedRoots",
+        ),
         ("symlink", ref("symlink", (root / "link.txt").as_uri()), "PathOutsideAllowedRoots"),
-        ("symlinked-parent", ref("symlinked-parent", f"file://{root}/linked-dir/secret.txt"),
-         "PathOutsideAllowedRoots"),
+        (
+            "symlinked-parent",
+            ref("symlinked-parent", f"file://{root}/linked-dir/secret.txt"),
+            "PathOutsideAllowedRoots",
+        ),
         ("missing", ref("missing", (root / "nope.pdf").as_uri()), "DocumentNotFound"),
-        ("unknown-schema", ref("unknown-schema", (root / "x.txt").as_uri(), schema="purchase_order"),
-         "UnknownExtractionSchema"),
+        (
+            "unknown-schema",
+            ref("unknown-schema", (root / "x.txt").as_uri(), schema="purchase_order"),
+            "UnknownExtractionSchema",
+        ),
     ]
     expected = {
         "empty": "EmptyDocument",
@@ -172,7 +195,8 @@ async def test_every_permanent_failure_lands_in_the_dlq_with_its_class_and_origi
     cases = _failure_cases(root, outside)
     good = _write(root, "good.txt", invoice_text("GOOD-1"))
     await publish_raw(
-        kafka, topics.documents_topic,
+        kafka,
+        topics.documents_topic,
         [(doc_id.encode(), value) for doc_id, value, _ in cases]
         + [(b"good", orjson.dumps({"document_id": "good", "uri": good.as_uri()}))],
         headers=[("traceparent", b"00-abc-def-01")],

@@ -23,7 +23,13 @@ DOCMILL = str(Path(sys.executable).parent / "docmill")
 def _run(kafka: KafkaSettings, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DOCMILL_BOOTSTRAP_SERVERS": kafka.bootstrap_servers}
     return subprocess.run(
-        [DOCMILL, *args], env=env, input=stdin, capture_output=True, text=True, timeout=120, check=False
+        [DOCMILL, *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -51,9 +57,20 @@ async def test_produce_publishes_folders_globs_stdin_and_manifests(
     )
     glob = str(tmp_path / "docs" / "**" / "*.txt")
 
-    run = _run(kafka, "produce", str(tmp_path / "docs"), glob, "-", "--manifest", str(manifest),
-               "--job-id", "job-cli-1", "--documents-topic", topics.documents_topic,
-               stdin=f"{extra}\n")
+    run = _run(
+        kafka,
+        "produce",
+        str(tmp_path / "docs"),
+        glob,
+        "-",
+        "--manifest",
+        str(manifest),
+        "--job-id",
+        "job-cli-1",
+        "--documents-topic",
+        topics.documents_topic,
+        stdin=f"{extra}\n",
+    )
 
     assert run.returncode == 0, run.stderr
     assert "published 7, skipped 0, failed 0" in run.stdout
@@ -64,8 +81,10 @@ async def test_produce_publishes_folders_globs_stdin_and_manifests(
     assert all(r.key.decode() == v["document_id"] for r, v in zip(records, values, strict=True))
     uris = [v["uri"] for v in values]
     assert sorted(uris) == sorted(
-        [f.as_uri() for f in files] + [(tmp_path / "docs" / "sub" / "b.txt").as_uri()]
-        + [extra.as_uri()] * 2 + ["https://files.example.com/inv-9.pdf"]
+        [f.as_uri() for f in files]
+        + [(tmp_path / "docs" / "sub" / "b.txt").as_uri()]
+        + [extra.as_uri()] * 2
+        + ["https://files.example.com/inv-9.pdf"]
     )
     by_id = {v["document_id"]: v for v in values}
     assert by_id["inv-9"]["attributes"] == {"tenant": "acme"}
@@ -82,8 +101,16 @@ async def test_produce_names_each_bad_source_and_exits_non_zero(
     manifest = tmp_path / "m.csv"
     manifest.write_text("uri,document_id\n,no-uri\ngood.txt,g-1\n")
 
-    run = _run(kafka, "produce", str(good), str(tmp_path / "missing.pdf"), "--manifest", str(manifest),
-               "--documents-topic", topics.documents_topic)
+    run = _run(
+        kafka,
+        "produce",
+        str(good),
+        str(tmp_path / "missing.pdf"),
+        "--manifest",
+        str(manifest),
+        "--documents-topic",
+        topics.documents_topic,
+    )
 
     assert run.returncode == 1
     errors = [line for line in run.stderr.splitlines() if "error" in line]
@@ -99,18 +126,33 @@ def test_produce_to_an_unreachable_broker_is_a_one_line_error(tmp_path: Path) ->
     (tmp_path / "a.txt").write_text("x")
     run = subprocess.run(
         [DOCMILL, "produce", str(tmp_path / "a.txt"), "--bootstrap-servers", "127.0.0.1:1"],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert run.returncode == 1
-    assert run.stderr.strip().splitlines()[-1].startswith("docmill produce: error: cannot reach Kafka at 127.0.0.1:1")
+    assert (
+        run.stderr.strip()
+        .splitlines()[-1]
+        .startswith("docmill produce: error: cannot reach Kafka at 127.0.0.1:1")
+    )
     assert "Traceback" not in run.stderr
 
 
-async def test_topics_ensure_creates_missing_topics_and_reports_existing(kafka: KafkaSettings) -> None:
+async def test_topics_ensure_creates_missing_topics_and_reports_existing(
+    kafka: KafkaSettings,
+) -> None:
     """The first run creates three topics with the asked partitions; the second reports them."""
     suffix = uuid.uuid4().hex[:8]
-    flags = ["--documents-topic", f"t.{suffix}.d", "--results-topic", f"t.{suffix}.r",
-             "--dlq-topic", f"t.{suffix}.q"]
+    flags = [
+        "--documents-topic",
+        f"t.{suffix}.d",
+        "--results-topic",
+        f"t.{suffix}.r",
+        "--dlq-topic",
+        f"t.{suffix}.q",
+    ]
 
     first = _run(kafka, "topics", "ensure", "--partitions", "4", *flags)
     second = _run(kafka, "topics", "ensure", "--partitions", "4", *flags)

@@ -1,0 +1,55 @@
+"""A running replica serves /healthz, /readyz and /metrics that reflect its work."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from consumer.metrics import Metrics
+from consumer.service import ConsumerService
+from schemas.settings import KafkaSettings, TopicSettings
+from tests.documents import invoice_text
+from tests.integration.test_pipeline import _ref, _write
+from tests.kafka_tools import consumer_config, publish_raw, publish_refs, read_all
+
+pytestmark = pytest.mark.integration
+
+
+async def test_metrics_and_health_endpoints_reflect_processing(
+    kafka: KafkaSettings, topics: TopicSettings, group_id: str, tmp_path: Path
+) -> None:
+    """After processing, /metrics counts outcomes and dead letters; /readyz is 200 while assigned."""
+    refs = [_ref(f"d{i}", _write(tmp_path, f"d{i}.txt", invoice_text(f"N-{i}"))) for i in range(5)]
+    await publish_refs(kafka, topics.documents_topic, refs)
+    await publish_raw(kafka, topics.documents_topic, [(b"bad", b"{not json")])
+    service = ConsumerService(consumer_config(kafka, topics, group_id, [tmp_path]), Metrics())
+    running = asyncio.create_task(service.run())
+    try:
+
+        async def outcomes_published() -> int:
+            return len(await read_all(kafka, topics.results_topic)) + len(
+                await read_all(kafka, topics.dlq_topic)
+            )
+
+        async with asyncio.timeout(60):
+            while await outcomes_published() < 6 or service.health.port is None:
+                await asyncio.sleep(0.2)
+        base = f"http://127.0.0.1:{service.health.port}"
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{base}/healthz") as response:
+                assert response.status == 200
+            async with http.get(f"{base}/readyz") as response:
+                assert response.status == 200
+            async with http.get(f"{base}/metrics") as response:
+                body = await response.text()
+        assert 'docmill_documents_total{outcome="succeeded"} 5.0' in body
+        assert 'docmill_documents_total{outcome="dead_lettered"} 1.0' in body
+        assert 'docmill_dead_letters_total{error_class="InvalidMessage"} 1.0' in body
+        assert "docmill_extraction_seconds_bucket" in body
+        assert "document_id" not in body  # labels stay low-cardinality
+    finally:
+        service.stop()
+        await asyncio.wait_for(running, 60)
