@@ -27,6 +27,10 @@ class TransientError(ProcessingError):
     """May succeed later: retry with backoff."""
 
     retryable = True
+    # Whether a failure of this kind spends the record's attempt budget. Failures
+    # that say "wait" (429s, a spend cap, an open circuit) only delay the record:
+    # a long outage must leave documents waiting, not dead-lettered.
+    consumes_budget = True
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -124,6 +128,14 @@ class OutputValidationFailed(PermanentError):
 class RateLimited(TransientError):
     """The API answered 429 with a retry-after."""
 
+    consumes_budget = False
+
+
+class SpendLimitReached(TransientError):
+    """The organisation's spend cap is reached: nothing works until an operator acts."""
+
+    consumes_budget = False
+
 
 class ApiUnavailable(TransientError):
     """The API answered 5xx or 529 (overloaded), or a retriable 408/409."""
@@ -137,5 +149,5 @@ class ApiConnectionFailed(TransientError):
     """The API could not be reached."""
 
 
-class RetriesExhausted(PermanentError):
-    """A transient failure persisted past the attempt or time budget."""
+class KafkaUnavailable(TransientError):
+    """A retriable Kafka error (leader moved, broker unreachable, request timed out)."""

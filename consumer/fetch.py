@@ -69,6 +69,27 @@ class _GuardedResolver(AbstractResolver):
         await self._inner.close()
 
 
+def _raise_for_status(url: str, status: int) -> None:
+    if status in (404, 410):
+        raise DocumentNotFound(f"{url} answered {status}")
+    if status >= 500 or status in (408, 429):
+        raise FetchUnavailable(f"{url} answered {status}")
+    if status >= 400:
+        raise FetchFailed(f"{url} answered {status}")
+
+
+async def _read_capped(url: str, response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The body, cut off as soon as it passes the limit (whatever Content-Length claimed)."""
+    if (response.content_length or 0) > limit:
+        raise DocumentTooLarge(f"{url} declares {response.content_length} bytes")
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(65536):
+        body += chunk
+        if len(body) > limit:
+            raise DocumentTooLarge(f"{url} sent more than {limit} bytes")
+    return bytes(body)
+
+
 class Fetcher:
     """Fetches document bytes for file://, https:// and (when allowed) http:// URIs."""
 
@@ -117,17 +138,23 @@ class Fetcher:
         path = self._confined_path(uri)
         try:
             # O_NOFOLLOW: a symlink swapped in after the check is refused, not followed.
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+            # O_NONBLOCK: opening a FIFO would otherwise block the event loop until a
+            # writer appears; regular files ignore the flag.
+            fd = os.open(
+                path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+            )
         except FileNotFoundError:
             raise DocumentNotFound(f"{path} does not exist") from None
         except OSError as error:
             if error.errno == errno.ELOOP:
                 raise PathOutsideAllowedRoots(f"{path} became a symlink") from None
             raise DocumentNotFound(f"{path} cannot be opened: {error.strerror}") from None
+        # Checked on the raw descriptor: fdopen() itself raises IsADirectoryError for folders.
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            os.close(fd)
+            raise DocumentNotFound(f"{path} is not a regular file")
         with os.fdopen(fd, "rb") as handle:
-            info = os.fstat(handle.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                raise DocumentNotFound(f"{path} is not a regular file")
             if info.st_size > self._settings.max_document_bytes:
                 raise DocumentTooLarge(
                     f"{path} is {info.st_size} bytes; the limit is {self._settings.max_document_bytes}"
@@ -174,20 +201,8 @@ class Fetcher:
                         if urlsplit(url).scheme not in ("https", "http"):
                             raise UnsupportedUriScheme(f"redirect to unsupported URI {url}")
                         continue
-                    if response.status in (404, 410):
-                        raise DocumentNotFound(f"{url} answered {response.status}")
-                    if response.status >= 500 or response.status in (408, 429):
-                        raise FetchUnavailable(f"{url} answered {response.status}")
-                    if response.status >= 400:
-                        raise FetchFailed(f"{url} answered {response.status}")
-                    if (response.content_length or 0) > limit:
-                        raise DocumentTooLarge(f"{url} declares {response.content_length} bytes")
-                    body = bytearray()
-                    async for chunk in response.content.iter_chunked(65536):
-                        body += chunk
-                        if len(body) > limit:
-                            raise DocumentTooLarge(f"{url} sent more than {limit} bytes")
-                    return bytes(body)
+                    _raise_for_status(url, response.status)
+                    return await _read_capped(url, response, limit)
             raise FetchFailed(f"more than {MAX_REDIRECTS} redirects from {uri}")
         except TimeoutError:
             raise FetchUnavailable(f"{url} timed out") from None
@@ -195,5 +210,8 @@ class Fetcher:
             if isinstance(error.os_error, ForbiddenAddress):
                 raise error.os_error from None
             raise FetchUnavailable(f"{url} cannot be reached: {error}") from None
+        except aiohttp.InvalidURL as error:
+            # A malformed URL (e.g. a non-canonical IPv4 host) fails the same way every time.
+            raise FetchFailed(f"{url} is not a valid URL: {error}") from None
         except aiohttp.ClientError as error:
             raise FetchUnavailable(f"{url} failed: {error}") from None

@@ -20,6 +20,7 @@ _E2E_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 1800, 
 class Outcome(StrEnum):
     SUCCEEDED = "succeeded"
     DEAD_LETTERED = "dead_lettered"
+    SKIPPED = "skipped"  # finished by a previous owner (commit metadata)
 
 
 class Metrics:
@@ -62,6 +63,33 @@ class Metrics:
             registry=r,
         )
         self.in_flight = Gauge("docmill_in_flight", "Records being processed now.", registry=r)
+        self.limiter_wait_seconds = Histogram(
+            "docmill_limiter_wait_seconds",
+            "Time an API call waited for the rate limiter.",
+            buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120),
+            registry=r,
+        )
+        self.limiter_remaining = Gauge(
+            "docmill_limiter_remaining",
+            "Capacity left in this replica's bucket, per bucket.",
+            ["bucket"],
+            registry=r,
+        )
+        self.quota_share = Gauge(
+            "docmill_quota_share",
+            "This replica's share of the API quota (its share of the backlog).",
+            registry=r,
+        )
+        self.breaker_state = Gauge(
+            "docmill_circuit_breaker_state",
+            "API circuit breaker: 0 closed, 1 open, 2 half-open.",
+            registry=r,
+        )
+        self.spend_limit_reached = Gauge(
+            "docmill_spend_limit_reached",
+            "1 while the API reports the organisation's spend cap reached.",
+            registry=r,
+        )
         self.committed_offset = Gauge(
             "docmill_committed_offset",
             "Last offset committed, per partition.",

@@ -1,24 +1,81 @@
-"""Per-partition bookkeeping of in-flight records and the contiguous commit watermark.
+"""Per-partition bookkeeping of in-flight records, the commit watermark and its metadata.
 
 Records of a partition finish in any order; the offset committed is the
 highest one below which *every* record is done, so a crash never skips an
-unfinished record (it may only redo finished ones above the watermark).
+unfinished record. The offsets already finished *above* the watermark travel
+in the commit's metadata (a compressed bitmap), so that after a crash or a
+rebalance the next owner skips them and re-pays only for what was truly in
+flight.
 """
 
 from __future__ import annotations
 
+import base64
+import zlib
 from collections import deque
+
+# Kafka refuses commit metadata above offset.metadata.max.bytes (4096 by default).
+MAX_METADATA_BYTES = 4000
+_PREFIX = "dm1:"
+_MAX_BITMAP_BYTES = 1024 * 1024
+
+
+def encode_done(watermark: int, done: set[int]) -> str:
+    """Metadata naming the finished offsets above ``watermark``; "" when none, or too many to fit.
+
+    A bitmap (bit i = offset watermark + 1 + i) compresses to a few bytes for
+    the common case of a dense run of finished records behind one slow one.
+    """
+    above = sorted(offset for offset in done if offset > watermark)
+    if not above:
+        return ""
+    bits = bytearray((above[-1] - watermark + 7) // 8)
+    for offset in above:
+        index = offset - watermark - 1
+        bits[index // 8] |= 1 << (index % 8)
+    encoded = _PREFIX + base64.urlsafe_b64encode(zlib.compress(bytes(bits), 9)).decode("ascii")
+    # Too many to fit: the plain watermark is still correct, only less thrifty.
+    return encoded if len(encoded) <= MAX_METADATA_BYTES else ""
+
+
+def decode_done(watermark: int, metadata: str | None) -> set[int]:
+    """The finished offsets above ``watermark`` recorded by ``encode_done``; empty if unreadable."""
+    if not metadata or not metadata.startswith(_PREFIX):
+        return set()
+    try:
+        # Bounded: even hostile metadata cannot inflate past 8M offsets' worth of bits.
+        bits = zlib.decompressobj().decompress(
+            base64.urlsafe_b64decode(metadata[len(_PREFIX) :]), _MAX_BITMAP_BYTES
+        )
+    except (ValueError, zlib.error):
+        return set()  # metadata written by something else: redo rather than skip
+    return {
+        watermark + 1 + byte_index * 8 + bit
+        for byte_index, byte in enumerate(bits)
+        if byte
+        for bit in range(8)
+        if byte & (1 << bit)
+    }
 
 
 class PartitionOffsets:
-    """Offsets of one partition handed out for processing, in the order received."""
+    """Offsets of one partition handed out for processing, in the order received.
 
-    __slots__ = ("_done", "_next", "_pending")
+    ``already_done`` are offsets a previous owner finished (from the commit
+    metadata): they are skipped when read, and remembered in every commit
+    until the watermark passes them.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_done", "_next", "_pending", "_skip")
+
+    def __init__(self, already_done: set[int] | None = None) -> None:
         self._pending: deque[int] = deque()  # offsets started, ascending
         self._done: set[int] = set()  # finished offsets not yet below the watermark
         self._next: int | None = None  # offset after the last one started
+        self._skip: set[int] = set(already_done or ())
+
+    def should_skip(self, offset: int) -> bool:
+        return offset in self._skip
 
     def start(self, offset: int) -> None:
         if self._next is not None and offset < self._next:
@@ -28,6 +85,7 @@ class PartitionOffsets:
 
     def finish(self, offset: int) -> None:
         self._done.add(offset)
+        self._skip.discard(offset)
         # Advance past the finished prefix; amortised O(1) per record.
         while self._pending and self._pending[0] in self._done:
             self._done.discard(self._pending.popleft())
@@ -41,3 +99,10 @@ class PartitionOffsets:
         if self._pending:
             return self._pending[0]
         return self._next
+
+    def metadata(self) -> str:
+        """Commit metadata for the current watermark: the finished offsets above it."""
+        mark = self.watermark()
+        if mark is None:
+            return ""
+        return encode_done(mark, self._done | self._skip)

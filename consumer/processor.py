@@ -108,7 +108,8 @@ class RecordProcessor:
             raise UnknownExtractionSchema(f"no extraction schema named {ref.extraction_schema!r}")
         first_failure_at: datetime | None = None
         retry_started = time.monotonic()
-        attempt = 0
+        attempt = 0  # every attempt, reported in the result or letter
+        spent = 0  # attempts that count against the retry budget
         while True:
             attempt += 1
             try:
@@ -116,13 +117,18 @@ class RecordProcessor:
                 return await self._extractor.extract(document, schema), attempt
             except TransientError as error:
                 first_failure_at = first_failure_at or datetime.now(UTC)
-                delay = self._backoff.delay(attempt, error.retry_after)
-                elapsed = time.monotonic() - retry_started
-                if self._backoff.gives_up(attempt, elapsed, delay) or self._stopping.is_set():
-                    if self._stopping.is_set():
-                        raise Abandoned(str(error)) from None
-                    raise _FailedRecord(_Failure(error, attempt, first_failure_at)) from None
+                if self._stopping.is_set():
+                    raise Abandoned(str(error)) from None
                 self._metrics.retries.labels(error.error_class).inc()
+                if error.consumes_budget:
+                    spent += 1
+                    delay = self._backoff.delay(spent, error.retry_after)
+                    if self._backoff.gives_up(spent, time.monotonic() - retry_started, delay):
+                        raise _FailedRecord(_Failure(error, attempt, first_failure_at)) from None
+                else:
+                    # "Wait", not "failed": the limiter or the breaker holds the
+                    # next attempt; the budget restarts once the API is back.
+                    spent, retry_started, delay = 0, time.monotonic(), 0.0
                 log.warning(
                     "record.retry",
                     error_class=error.error_class,

@@ -18,13 +18,18 @@ from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from consumer.backends import build_extractor
+from consumer.backlog import Backlog
+from consumer.breaker import CircuitBreaker
+from consumer.checkpoint import Checkpoint
 from consumer.emit import Emitter
 from consumer.fetch import Fetcher
 from consumer.health import HealthServer
-from consumer.metrics import Metrics
+from consumer.limiter import RateLimiter
+from consumer.metrics import Metrics, Outcome
 from consumer.offsets import PartitionOffsets
 from consumer.pricing import ModelPrice, price_for
 from consumer.processor import Abandoned, RecordProcessor
@@ -43,6 +48,8 @@ log = structlog.get_logger("docmill.consumer")
 _POLL_MS = 100
 # When full, how often the loop still polls (keeps max_poll_interval_ms far away).
 _FULL_POLL_SECONDS = 1.0
+# How often the replica re-measures its share of the backlog (and so of the API quota).
+_SHARE_INTERVAL_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -59,10 +66,9 @@ class ConsumerConfig:
 class _Partition:
     """A partition this replica owns: its offsets and the tasks working on it."""
 
-    def __init__(self) -> None:
-        self.offsets = PartitionOffsets()
+    def __init__(self, offsets: PartitionOffsets) -> None:
+        self.offsets = offsets
         self.tasks: set[asyncio.Task[None]] = set()
-        self.committed: int | None = None
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -73,7 +79,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         await self._service.release(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        self._service.adopt(assigned)
+        await self._service.adopt(assigned)
 
 
 class ConsumerService:
@@ -88,6 +94,7 @@ class ConsumerService:
         self._partitions: dict[TopicPartition, _Partition] = {}
         self._in_flight = 0
         self._consumer: AIOKafkaConsumer | None = None
+        self._checkpoint: Checkpoint | None = None
         self._kafka_ok = False
         self._backoff = Backoff(
             base_seconds=settings.retry_base_seconds,
@@ -95,6 +102,11 @@ class ConsumerService:
             total_seconds=settings.retry_total_seconds,
             max_attempts=settings.max_attempts,
         )
+        extraction = config.extraction
+        self.limiter = RateLimiter(
+            rpm=extraction.rpm, itpm=extraction.itpm, otpm=extraction.otpm, metrics=self.metrics
+        )
+        self.breaker = CircuitBreaker(metrics=self.metrics)
         self.health = HealthServer(
             self.metrics.registry,
             host=settings.metrics_host,
@@ -130,7 +142,7 @@ class ConsumerService:
         config = self.config
         price = self._price()
         fetcher = Fetcher(config.fetch)
-        extractor = build_extractor(config.extraction, self.metrics)
+        extractor = build_extractor(config.extraction, self.metrics, self.limiter, self.breaker)
         emitter = Emitter(
             config.kafka,
             results_topic=config.topics.results_topic,
@@ -155,6 +167,11 @@ class ConsumerService:
             resources.push_async_callback(fetcher.close)
             resources.push_async_callback(emitter.stop)
             await emitter.start()
+            admin = AIOKafkaAdminClient(**config.kafka.client_kwargs())
+            resources.push_async_callback(admin.close)
+            await admin.start()
+            self._checkpoint = Checkpoint(admin, config.consumer.group_id, self.metrics)
+            backlog = Backlog(admin, config.consumer.group_id)
             consumer = self._consumer = self._build_consumer()
             resources.push_async_callback(consumer.stop)
             await consumer.start()
@@ -170,9 +187,9 @@ class ConsumerService:
                 max_in_flight=config.consumer.max_in_flight,
                 metrics_port=self.health.port,
             )
-            await self._loop(consumer, processor, drain)
+            await self._loop(consumer, processor, backlog, drain)
             await self._finish_in_flight(list(self._partitions))
-            await self._commit(consumer)
+            await self._commit()
         log.info("consumer.stopped")
 
     def _build_consumer(self) -> AIOKafkaConsumer:
@@ -203,11 +220,14 @@ class ConsumerService:
 
     # --- the loop ------------------------------------------------------------------
 
-    async def _loop(self, consumer: AIOKafkaConsumer, processor: RecordProcessor, drain: bool) -> None:
+    async def _loop(
+        self, consumer: AIOKafkaConsumer, processor: RecordProcessor, backlog: Backlog, drain: bool
+    ) -> None:
         settings = self.config.consumer
+        topic = self.config.topics.documents_topic
         drain_targets = await self._end_offsets(consumer) if drain else None
         paused = False
-        last_commit = time.monotonic()
+        last_commit = last_share = time.monotonic()
         while not self._stopping.is_set():
             room = settings.max_in_flight - self._in_flight
             if room <= 0:
@@ -230,17 +250,27 @@ class ConsumerService:
                         continue  # revoked while the fetch was in the air
                     for record in records:
                         self._start(tp, partition, record, processor)
-            if time.monotonic() - last_commit >= settings.commit_interval_seconds:
-                await self._commit(consumer)
+            now = time.monotonic()
+            if now - last_share >= _SHARE_INTERVAL_SECONDS:
+                last_share = now
+                await self._update_share(consumer, backlog, topic)
+            if now - last_commit >= settings.commit_interval_seconds:
+                await self._commit()
                 last_commit = time.monotonic()
-                if drain_targets is not None and await self._drained(consumer, drain_targets):
+                if drain_targets is not None and await self._drained(backlog, drain_targets):
                     log.info("consumer.drained")
                     return
 
     def _start(
         self, tp: TopicPartition, partition: _Partition, record: Any, processor: RecordProcessor
     ) -> None:
-        partition.offsets.start(record.offset)
+        offsets = partition.offsets
+        offsets.start(record.offset)
+        if offsets.should_skip(record.offset):
+            # A previous owner finished it (commit metadata): do not pay for it twice.
+            offsets.finish(record.offset)
+            self.metrics.documents.labels(Outcome.SKIPPED).inc()
+            return
         self._in_flight += 1
         self.metrics.in_flight.set(self._in_flight)
         task = asyncio.create_task(processor.process(record))
@@ -255,7 +285,7 @@ class ConsumerService:
                 return  # abandoned: stays uncommitted for the next owner
             error = done.exception()
             if error is None:
-                partition.offsets.finish(record.offset)
+                offsets.finish(record.offset)
             elif isinstance(error, Abandoned):
                 log.info("record.abandoned", partition=tp.partition, offset=record.offset)
             else:
@@ -265,27 +295,22 @@ class ConsumerService:
 
         task.add_done_callback(finished)
 
-    async def _commit(self, consumer: AIOKafkaConsumer) -> None:
-        offsets = {}
-        for tp, partition in self._partitions.items():
-            mark = partition.offsets.watermark()
-            if mark is not None and mark != partition.committed:
-                offsets[tp] = mark
-        if not offsets:
-            return
+    async def _commit(self) -> None:
+        if self._consumer is not None and self._checkpoint is not None:
+            await self._checkpoint.commit(
+                self._consumer, {tp: p.offsets for tp, p in self._partitions.items()}
+            )
+
+    async def _update_share(self, consumer: AIOKafkaConsumer, backlog: Backlog, topic: str) -> None:
+        """Sizes this replica's part of the API quota by its part of the group's backlog."""
         try:
-            await consumer.commit(offsets)
-        except (CommitFailedError, IllegalStateError) as error:
-            # The group rebalanced under us; the new owner redoes what we did not commit.
-            log.warning("commit.failed", error=str(error))
-            return
+            await backlog.refresh(consumer, topic)
         except KafkaError as error:
-            log.warning("commit.failed", error=str(error))
+            log.warning("backlog.refresh_failed", error=str(error))
             return
-        for tp, mark in offsets.items():
-            if tp in self._partitions:
-                self._partitions[tp].committed = mark
-            self.metrics.committed_offset.labels(tp.topic, str(tp.partition)).set(mark)
+        share = backlog.share_of(list(self._partitions))
+        self.limiter.set_share(share)
+        self.metrics.quota_share.set(self.limiter.share)
 
     # --- drain ----------------------------------------------------------------------
 
@@ -304,33 +329,31 @@ class ConsumerService:
         ends: dict[TopicPartition, int] = await consumer.end_offsets(tps)
         return ends
 
-    async def _drained(self, consumer: AIOKafkaConsumer, targets: dict[TopicPartition, int]) -> bool:
+    async def _drained(self, backlog: Backlog, targets: dict[TopicPartition, int]) -> bool:
         """True when the whole group has committed past every target and nothing is in flight."""
         if self._in_flight:
             return False
-        for tp, end in targets.items():
-            if end == 0:
-                continue
-            committed = await consumer.committed(tp)
-            if committed is None or committed < end:
-                return False
-        return True
+        committed = await backlog.committed(list(targets))
+        return all(end == 0 or committed.get(tp, 0) >= end for tp, end in targets.items())
 
     # --- rebalance ------------------------------------------------------------------
 
-    def adopt(self, assigned: set[TopicPartition]) -> None:
-        for tp in assigned:
-            self._partitions.setdefault(tp, _Partition())
+    async def adopt(self, assigned: set[TopicPartition]) -> None:
+        new = [tp for tp in assigned if tp not in self._partitions]
+        if new and self._checkpoint is not None:
+            for tp, offsets in (await self._checkpoint.restore(new)).items():
+                self._partitions[tp] = _Partition(offsets)
         log.info("partitions.assigned", partitions=sorted(tp.partition for tp in assigned))
 
     async def release(self, revoked: set[TopicPartition]) -> None:
         """Lets revoked partitions' records finish (within the grace period), commits, forgets them."""
         mine = [tp for tp in revoked if tp in self._partitions]
         await self._finish_in_flight(mine)
-        if self._consumer is not None:
-            await self._commit(self._consumer)
+        await self._commit()
         for tp in mine:
             del self._partitions[tp]
+        if self._checkpoint is not None:
+            self._checkpoint.forget(mine)
         log.info("partitions.revoked", partitions=sorted(tp.partition for tp in revoked))
 
     async def _finish_in_flight(self, tps: list[TopicPartition]) -> None:

@@ -107,7 +107,9 @@ def refs_from_sources(sources: Iterable[str], defaults: RefDefaults) -> Iterator
 
 def _manifest_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
     """(line number, row or a reason the row is unreadable) for a JSONL or CSV manifest."""
-    with path.open(encoding="utf-8", newline="") as handle:
+    # utf-8-sig: spreadsheets save "CSV UTF-8" with a byte-order mark, which would
+    # otherwise become part of the first column's name (and break the first JSON line).
+    with path.open(encoding="utf-8-sig", newline="") as handle:
         first = handle.read(1)
         handle.seek(0)
         if path.suffix.lower() in (".jsonl", ".ndjson", ".json") or first == "{":

@@ -148,6 +148,9 @@ class ExtractionSettings(_Settings):
     model: str = Field("claude-haiku-4-5", description="Claude model id.")
     max_output_tokens: int = Field(2048, ge=1, description="max_tokens of each extraction call.")
     request_timeout_seconds: float = Field(120.0, gt=0, description="Time limit of one API call.")
+    rpm: int = Field(0, ge=0, description="Organisation's API requests/minute (0 = learn from the API).")
+    itpm: int = Field(0, ge=0, description="Organisation's input tokens/minute (0 = learn from the API).")
+    otpm: int = Field(0, ge=0, description="Organisation's output tokens/minute (0 = learn from the API).")
 
     def resolved_backend(self) -> Literal["claude", "local"]:
         if self.backend:

@@ -13,15 +13,32 @@ import base64
 from typing import Any, Literal
 
 import anthropic
+import orjson
+import structlog
 
-from consumer.backends.api_errors import classify_api_error
 from consumer.backends.base import Extraction
+from consumer.breaker import CircuitBreaker
+from consumer.classify import classify
 from consumer.document import Document
-from consumer.errors import OutputValidationFailed
+from consumer.errors import (
+    OutputValidationFailed,
+    ProcessingError,
+    RateLimited,
+    SpendLimitReached,
+    TransientError,
+)
+from consumer.limiter import Permit, RateLimiter
 from consumer.metrics import Metrics
+from consumer.token_estimate import request_tokens
 from schemas.extraction import ExtractionSchema
 from schemas.messages import Usage
 from schemas.settings import ExtractionSettings
+
+log = structlog.get_logger("docmill.claude")
+
+# A spend cap is lifted by a person: probe for it rarely rather than hammer the API.
+SPEND_LIMIT_PROBE_SECONDS = 60.0
+_INITIAL_OUTPUT_ESTIMATE = 300.0
 
 SYSTEM_PROMPT = (
     "You are a meticulous document-extraction engine. Read the document and record its "
@@ -67,41 +84,77 @@ def _add_usage(total: Usage, usage: Any) -> Usage:
 
 
 class ClaudeExtractor:
-    """Extracts with the Messages API."""
+    """Extracts with the Messages API, every call admitted by the breaker and the limiter."""
 
     name: Literal["claude"] = "claude"
 
-    def __init__(self, settings: ExtractionSettings, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        settings: ExtractionSettings,
+        metrics: Metrics,
+        limiter: RateLimiter,
+        breaker: CircuitBreaker,
+    ) -> None:
         self._settings = settings
         self._metrics = metrics
+        self._limiter = limiter
+        self._breaker = breaker
         # The SDK reads ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL itself.
         self._client = anthropic.AsyncAnthropic(max_retries=0, timeout=settings.request_timeout_seconds)
-        self.last_headers: dict[str, str] = {}
+        self._output_estimate = _INITIAL_OUTPUT_ESTIMATE
 
     async def close(self) -> None:
         await self._client.close()
 
-    async def _call(self, messages: list[dict[str, Any]], tool: dict[str, Any]) -> Any:
+    async def _call(self, request: dict[str, Any], input_estimate: int) -> Any:
+        await self._breaker.admit()
+        permit = await self._limiter.acquire(input_estimate, self._output_estimate)
         try:
-            # A plain dict: the SDK's TypedDicts add nothing over the API's own validation.
-            request: dict[str, Any] = {
-                "model": self._settings.model,
-                "max_tokens": self._settings.max_output_tokens,
-                "system": SYSTEM_PROMPT,
-                "tools": [tool],
-                "tool_choice": {"type": "tool", "name": tool["name"]},
-                "messages": messages,
-            }
             raw = await self._client.messages.with_raw_response.create(**request)
         except anthropic.APIError as error:
-            status = getattr(error, "status_code", None)
-            if status is None:
-                status = "timeout" if isinstance(error, anthropic.APITimeoutError) else "connection_error"
-            self._metrics.llm_requests.labels(self._settings.model, str(status)).inc()
-            raise classify_api_error(error) from None
+            raise self._failed(error, permit) from None
         self._metrics.llm_requests.labels(self._settings.model, str(raw.status_code)).inc()
-        self.last_headers = dict(raw.headers)
-        return await raw.parse()
+        message = await raw.parse()
+        usage = message.usage
+        # Only uncached input counts toward the input-token limit; cache reads do not.
+        counted_input = usage.input_tokens + (usage.cache_creation_input_tokens or 0)
+        self._limiter.reconcile(permit, counted_input, usage.output_tokens)
+        self._limiter.observe_headers(raw.headers, permit)
+        self._breaker.record_success()
+        self._metrics.spend_limit_reached.set(0)
+        self._output_estimate = 0.8 * self._output_estimate + 0.2 * usage.output_tokens
+        return message
+
+    def _failed(self, error: anthropic.APIError, permit: Permit) -> ProcessingError:
+        """Classifies a failed call and lets the limiter and breaker learn from it."""
+        failure = classify(error)
+        status: int | str = getattr(error, "status_code", None) or (
+            "timeout" if isinstance(error, anthropic.APITimeoutError) else "connection_error"
+        )
+        self._metrics.llm_requests.labels(self._settings.model, str(status)).inc()
+        self._limiter.reconcile(permit, 0, 0)  # a refused call generates no tokens
+        if isinstance(error, anthropic.APIStatusError):
+            self._limiter.observe_headers(error.response.headers, permit)
+        if isinstance(failure, SpendLimitReached):
+            self._limiter.pause(SPEND_LIMIT_PROBE_SECONDS)
+            self._metrics.spend_limit_reached.set(1)
+            log.error(
+                "api.spend_limit_reached",
+                error=str(failure),
+                action="raise the spend limit in the Anthropic console; consumption is paused",
+                probe_in_seconds=SPEND_LIMIT_PROBE_SECONDS,
+            )
+            self._breaker.record_neutral()
+        elif isinstance(failure, RateLimited):
+            self._limiter.pause(failure.retry_after if failure.retry_after is not None else 1.0)
+            self._breaker.record_neutral()
+        elif isinstance(failure, TransientError):
+            self._breaker.record_failure()
+            if self._breaker.is_open:
+                failure.consumes_budget = False  # an outage: wait for the API, keep the record
+        else:
+            self._breaker.record_neutral()
+        return failure
 
     async def extract(self, document: Document, schema: ExtractionSchema) -> Extraction:
         tool = tool_for(schema)
@@ -114,14 +167,22 @@ class ClaudeExtractor:
                 ],
             }
         ]
+        prompt_chars = len(SYSTEM_PROMPT) + len(orjson.dumps(tool))
         usage = Usage()
         problems: list[str] = []
         for call in (1, 2):
-            message = await self._call(messages, tool)
+            request: dict[str, Any] = {
+                "model": self._settings.model,
+                "max_tokens": self._settings.max_output_tokens,
+                "system": SYSTEM_PROMPT,
+                "tools": [tool],
+                "tool_choice": {"type": "tool", "name": tool["name"]},
+                "messages": messages,
+            }
+            message = await self._call(request, request_tokens(document, prompt_chars) * call)
             usage = _add_usage(usage, message.usage)
             tool_use = next(
-                (b for b in message.content if b.type == "tool_use" and b.name == tool["name"]),
-                None,
+                (b for b in message.content if b.type == "tool_use" and b.name == tool["name"]), None
             )
             data = tool_use.input if tool_use is not None else None
             problems = ["the reply has no tool call"] if data is None else schema.problems(data)

@@ -38,7 +38,11 @@ _LABELS: dict[str, re.Pattern[str]] = {
     "currency": re.compile(r"^\s*currency\s*:\s*([A-Za-z]{3})\b", re.IGNORECASE | re.MULTILINE),
     "total_amount": re.compile(
         r"^\s*(?:grand\s*total|total\s*amount(?:\s*due)?|total\s*due|amount\s*due|balance\s*due|total)"
-        r"\s*(?:\([^)]*\))?\s*:?\s*([A-Z]{3}|[$€£¥])?\s*(-?[\d][\d.,' ]*)",
+        r"\s*(?:\([^)]*\))?\s*:?\s*([A-Z]{3}|[$€£¥])?\s*(-?[\d][\d.,' ]*)"
+        # European style puts the currency after the amount ("1.234,50 EUR", "12,50 €");
+        # only upper-case codes on the same line, so a following word ("100 per month")
+        # or the next line is not taken for one.
+        r"(?:[ \t]*((?-i:[A-Z]{3})\b|[$€£¥]))?",
         re.IGNORECASE | re.MULTILINE,
     ),
 }
@@ -64,6 +68,9 @@ def _number(raw: str) -> float | None:
     elif "," in text:
         head, _, tail = text.rpartition(",")
         text = f"{head.replace(',', '')}.{tail}" if len(tail) == 2 else text.replace(",", "")
+    elif text.count(".") > 1:
+        # 1.234.567: several dots can only be thousands separators.
+        text = text.replace(".", "")
     try:
         return float(text)
     except ValueError:
@@ -93,7 +100,7 @@ def find_invoice_fields(text: str) -> dict[str, Any]:
     # The last "total" line is the grand total; earlier ones are usually sub-totals.
     totals = [m for m in _LABELS["total_amount"].finditer(text) if "sub" not in m.group(0).lower()]
     if totals:
-        symbol, amount = totals[-1].group(1), _number(totals[-1].group(2))
+        symbol, amount = totals[-1].group(1) or totals[-1].group(3), _number(totals[-1].group(2))
         if amount is not None:
             found["total_amount"] = amount
         if symbol and "currency" not in found:
@@ -123,18 +130,12 @@ class LocalExtractor:
         elif document.media_type == "application/pdf":
             text = await asyncio.to_thread(_pdf_text, document.data)
         else:
-            raise UnsupportedByBackend(
-                f"the local backend cannot read {document.media_type} documents"
-            )
+            raise UnsupportedByBackend(f"the local backend cannot read {document.media_type} documents")
         if not text.strip():
-            raise UnsupportedByBackend(
-                "the document has no text layer (a scan?); use the claude backend"
-            )
+            raise UnsupportedByBackend("the document has no text layer (a scan?); use the claude backend")
         data = find_invoice_fields(text)
         required = schema.required_fields
-        confidence = (
-            sum(1 for name in required if name in data) / len(required) if required else 1.0
-        )
+        confidence = sum(1 for name in required if name in data) / len(required) if required else 1.0
         problems = schema.problems(data)
         if problems:
             raise OutputValidationFailed(
