@@ -15,7 +15,6 @@ import ipaddress
 import os
 import socket
 import stat
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -95,7 +94,8 @@ class Fetcher:
 
     def __init__(self, settings: FetchSettings) -> None:
         self._settings = settings
-        self._roots = [root.resolve() for root in settings.allowed_roots]
+        # Resolved once, as strings ending in a separator: the per-record check is a prefix test.
+        self._roots = tuple(os.path.join(os.path.realpath(root), "") for root in settings.allowed_roots)
         self._session: aiohttp.ClientSession | None = None
 
     async def close(self) -> None:
@@ -114,7 +114,7 @@ class Fetcher:
 
     # --- file:// ----------------------------------------------------------------
 
-    def _confined_path(self, uri: str) -> Path:
+    def _confined_path(self, uri: str) -> str:
         parts = urlsplit(uri)
         if parts.netloc not in ("", "localhost"):
             raise UnsupportedUriScheme(f"file:// URI names a remote host {parts.netloc!r}")
@@ -126,11 +126,10 @@ class Fetcher:
         # resolve() follows every symlink and removes "..", so the check below
         # sees the file that would really be opened.
         try:
-            resolved = Path(raw).resolve()
+            resolved = os.path.realpath(raw, strict=False)
         except (RuntimeError, OSError) as error:
-            # Python 3.11/3.12 raise RuntimeError on a symlink loop; it names no file to read.
             raise DocumentNotFound(f"{raw} cannot be resolved: {error}") from None
-        if not any(resolved.is_relative_to(root) for root in self._roots):
+        if not resolved.startswith(self._roots):
             raise PathOutsideAllowedRoots(f"{raw} is outside the allowed roots")
         return resolved
 
@@ -140,9 +139,7 @@ class Fetcher:
             # O_NOFOLLOW: a symlink swapped in after the check is refused, not followed.
             # O_NONBLOCK: opening a FIFO would otherwise block the event loop until a
             # writer appears; regular files ignore the flag.
-            fd = os.open(
-                path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
-            )
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
         except FileNotFoundError:
             raise DocumentNotFound(f"{path} does not exist") from None
         except OSError as error:
@@ -154,14 +151,21 @@ class Fetcher:
         if not stat.S_ISREG(info.st_mode):
             os.close(fd)
             raise DocumentNotFound(f"{path} is not a regular file")
+        limit = self._settings.max_document_bytes
         with os.fdopen(fd, "rb") as handle:
-            if info.st_size > self._settings.max_document_bytes:
-                raise DocumentTooLarge(
-                    f"{path} is {info.st_size} bytes; the limit is {self._settings.max_document_bytes}"
-                )
+            if info.st_size > limit:
+                raise DocumentTooLarge(f"{path} is {info.st_size} bytes; the limit is {limit}")
+            # One byte more than the size seen: a file that grew since is noticed below.
+            want = info.st_size + 1
             if info.st_size <= _INLINE_READ_BYTES:
-                return handle.read(self._settings.max_document_bytes + 1)
-            return await asyncio.to_thread(handle.read, self._settings.max_document_bytes + 1)
+                data = handle.read(want)
+            else:
+                data = await asyncio.to_thread(handle.read, want)
+            if len(data) > info.st_size:  # it grew while being read: take the rest, within the limit
+                data += handle.read(limit + 1 - len(data))
+                if len(data) > limit:
+                    raise DocumentTooLarge(f"{path} grew past the limit of {limit} bytes while read")
+            return data
 
     # --- https:// -----------------------------------------------------------------
 

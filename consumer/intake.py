@@ -22,9 +22,7 @@ def decode_document_ref(value: bytes | None) -> DocumentRef:
     if value is None:
         raise InvalidMessage("record has no value (tombstone)")
     if len(value) > MAX_VALUE_BYTES:
-        raise InvalidMessage(
-            f"value is {len(value)} bytes; a reference is at most {MAX_VALUE_BYTES}"
-        )
+        raise InvalidMessage(f"value is {len(value)} bytes; a reference is at most {MAX_VALUE_BYTES}")
     try:
         payload = orjson.loads(value)
     except orjson.JSONDecodeError as error:
@@ -48,8 +46,7 @@ def decode_document_ref(value: bytes | None) -> DocumentRef:
         ref = DocumentRef.model_validate(payload)
     except ValidationError as error:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}"
-            for e in error.errors()[:5]
+            f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in error.errors()[:5]
         )
         raise MessageValidationError(problems) from None
     # Validation coerces "2" and 2.0 to 2: check again what the version really means.
@@ -59,6 +56,4 @@ def decode_document_ref(value: bytes | None) -> DocumentRef:
 
 
 def _newer_version(version: int) -> UnsupportedSchemaVersion:
-    return UnsupportedSchemaVersion(
-        f"schema_version {version} is newer than the supported {SCHEMA_VERSION}"
-    )
+    return UnsupportedSchemaVersion(f"schema_version {version} is newer than the supported {SCHEMA_VERSION}")

@@ -74,7 +74,11 @@ class RecordProcessor:
         self._stopping = stopping
 
     async def process(self, record: Any) -> None:
-        """Handles one ConsumerRecord until its outcome is acknowledged by Kafka."""
+        """Handles one ConsumerRecord until its outcome is acknowledged by Kafka.
+
+        Runs as its own task, whose private copy of the context carries the
+        record's log fields: bound once, gone with the task, nothing to reset.
+        """
         started = time.monotonic()
         source = SourcePosition(
             topic=record.topic,
@@ -82,25 +86,20 @@ class RecordProcessor:
             offset=record.offset,
             timestamp_ms=record.timestamp,
         )
-        with structlog.contextvars.bound_contextvars(
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            document_id=None,
-            job_id=None,
-        ):
-            ref: DocumentRef | None = None
-            try:
-                ref = decode_document_ref(record.value)
-                # Rebinding keys of the enclosing context: its exit restores them.
-                structlog.contextvars.bind_contextvars(document_id=ref.document_id, job_id=ref.job_id)
-                extraction, attempts = await self._extract_with_retries(ref)
-                await self._publish_result(ref, extraction, attempts, source, started)
-            except _FailedRecord as failed:
-                await self._publish_dead_letter(record, ref, failed.failure, source)
-            except ProcessingError as error:  # raised before any attempt (bad message, schema)
-                failure = _Failure(error, attempts=1, first_failure_at=datetime.now(UTC))
-                await self._publish_dead_letter(record, ref, failure, source)
+        structlog.contextvars.bind_contextvars(
+            topic=record.topic, partition=record.partition, offset=record.offset
+        )
+        ref: DocumentRef | None = None
+        try:
+            ref = decode_document_ref(record.value)
+            structlog.contextvars.bind_contextvars(document_id=ref.document_id, job_id=ref.job_id)
+            extraction, attempts = await self._extract_with_retries(ref)
+            await self._publish_result(ref, extraction, attempts, source, started)
+        except _FailedRecord as failed:
+            await self._publish_dead_letter(record, ref, failed.failure, source)
+        except ProcessingError as error:  # raised before any attempt (bad message, schema)
+            failure = _Failure(error, attempts=1, first_failure_at=datetime.now(UTC))
+            await self._publish_dead_letter(record, ref, failure, source)
 
     async def _extract_with_retries(self, ref: DocumentRef) -> tuple[Extraction, int]:
         schema = load_schema(ref.extraction_schema)

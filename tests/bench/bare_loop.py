@@ -4,7 +4,11 @@ Reads the same records as the consumer, decodes them, produces a result of
 the same size keyed by document id, and commits; nothing else. Exits when
 everything that existed at start is committed.
 
-    python -m tests.bench.bare_loop BOOTSTRAP IN_TOPIC OUT_TOPIC GROUP RESULT_BYTES
+    python -m tests.bench.bare_loop BOOTSTRAP IN_TOPIC OUT_TOPIC GROUP RESULT_BYTES [--with-work]
+
+``--with-work`` also does each document's own work the way docmill does it
+(read the file, identify it, find the invoice fields), so that the gap to
+docmill is the framework's overhead alone.
 """
 
 from __future__ import annotations
@@ -12,11 +16,24 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from urllib.parse import unquote, urlsplit
+
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from consumer.backends.local import find_invoice_fields
+from consumer.document import inspect_document
 
-async def main(bootstrap: str, in_topic: str, out_topic: str, group: str, result_bytes: int) -> None:
+
+def _document_work(uri: str) -> dict[str, object]:
+    with open(unquote(urlsplit(uri).path), "rb") as handle:
+        document = inspect_document(handle.read())
+    return find_invoice_fields(document.text or "")
+
+
+async def main(
+    bootstrap: str, in_topic: str, out_topic: str, group: str, result_bytes: int, with_work: bool
+) -> None:
     consumer = AIOKafkaConsumer(
         in_topic, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -39,7 +56,8 @@ async def main(bootstrap: str, in_topic: str, out_topic: str, group: str, result
             for tp, records in batches.items():
                 for record in records:
                     ref = orjson.loads(record.value)
-                    body = orjson.dumps({"document_id": ref["document_id"], "uri": ref["uri"]})
+                    data = _document_work(ref["uri"]) if with_work else {}
+                    body = orjson.dumps({"document_id": ref["document_id"], "uri": ref["uri"], "data": data})
                     value = body + b" " * max(0, result_bytes - len(body))
                     futures.append(await producer.send(out_topic, value, key=record.key))
                     done[tp] = record.offset + 1
@@ -53,4 +71,4 @@ async def main(bootstrap: str, in_topic: str, out_topic: str, group: str, result
 
 if __name__ == "__main__":
     bootstrap, in_topic, out_topic, group, size = sys.argv[1:6]
-    asyncio.run(main(bootstrap, in_topic, out_topic, group, int(size)))
+    asyncio.run(main(bootstrap, in_topic, out_topic, group, int(size), "--with-work" in sys.argv[6:]))
