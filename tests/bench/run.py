@@ -148,7 +148,7 @@ def _quota_row(design: str, documents: int, wall: float, rate: float, stats: dic
         "steady_quota_fraction": None if steady is None else steady / quota_per_s,
         "requests": requests,
         "share_429": by_status.get(429, 0) / requests if requests else 0.0,
-        "by_status": by_status,
+        "by_status": {str(code): count for code, count in by_status.items()},
     }
 
 
