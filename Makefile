@@ -10,7 +10,7 @@ KAFKA_PORT ?= 9092
 TEST_KAFKA_PORT ?= 19092
 PYTEST_ARGS ?=
 
-.PHONY: help install demo test test-unit lint schemas kafka-up kafka-down topics clean
+.PHONY: help install demo test bench lint schemas kafka-up kafka-down topics clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -40,6 +40,12 @@ test: install  ## run every test (unit and integration against a real broker)
 	@KAFKA_PORT=$(TEST_KAFKA_PORT) $(KAFKA) up
 	@set -o pipefail; rc=0; \
 	DOCMILL_TEST_BOOTSTRAP=127.0.0.1:$(TEST_KAFKA_PORT) $(BIN)/python -m pytest $(PYTEST_ARGS) || rc=$$?; \
+	KAFKA_PORT=$(TEST_KAFKA_PORT) $(KAFKA) down; exit $$rc
+
+bench: install  ## benchmarks: overhead, quota saturation, memory (prints a table, writes bench-results/)
+	@KAFKA_PORT=$(TEST_KAFKA_PORT) $(KAFKA) up
+	@rc=0; \
+	DOCMILL_TEST_BOOTSTRAP=127.0.0.1:$(TEST_KAFKA_PORT) $(BIN)/python -m tests.bench.run $(BENCH_ARGS) || rc=$$?; \
 	KAFKA_PORT=$(TEST_KAFKA_PORT) $(KAFKA) down; exit $$rc
 
 lint: install  ## ruff and mypy
