@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from enum import IntEnum
 
-from consumer.metrics import Metrics
+from schemas.metrics import Metrics
 
 
 class BreakerState(IntEnum):

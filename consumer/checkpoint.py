@@ -9,8 +9,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
-from consumer.metrics import Metrics
 from consumer.offsets import PartitionOffsets, decode_done
+from schemas.metrics import Metrics
 
 log = structlog.get_logger("docmill.consumer")
 

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from consumer.metrics import Metrics
+from schemas.metrics import Metrics
 
 Clock = Callable[[], float]
 

@@ -29,11 +29,16 @@ def _orjson_dumps(value: Any, **_: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
-def configure_logging(log_format: str = "json", level: str = "info") -> None:
-    """Configures structlog for the process; safe to call more than once."""
+def configure_logging(log_format: str = "auto", level: str = "info") -> None:
+    """Configures structlog for the process; safe to call more than once.
+
+    ``auto`` is the human-readable console view on a terminal and JSON lines
+    everywhere else (containers, files, pipes), where machines read them.
+    """
+    console = log_format == "console" or (log_format == "auto" and sys.stderr.isatty())
     renderer: Any = (
         structlog.dev.ConsoleRenderer()
-        if log_format == "console"
+        if console
         else structlog.processors.JSONRenderer(serializer=_orjson_dumps)
     )
     shared: list[Any] = [

@@ -25,11 +25,10 @@ from consumer.emit import Emitter, original_value_fields
 from consumer.errors import ProcessingError, TransientError, UnknownExtractionSchema
 from consumer.fetch import Fetcher
 from consumer.intake import decode_document_ref
-from consumer.metrics import Metrics
-from consumer.pricing import ModelPrice
 from consumer.retry import Backoff
 from schemas.extraction import load_schema
 from schemas.messages import DeadLetter, DocumentRef, ExtractionResult, SourcePosition
+from schemas.metrics import Metrics
 
 log = structlog.get_logger("docmill.consumer")
 
@@ -61,7 +60,6 @@ class RecordProcessor:
         metrics: Metrics,
         backoff: Backoff,
         consumer_id: str,
-        price: ModelPrice | None,
         stopping: asyncio.Event,
     ) -> None:
         self._fetcher = fetcher
@@ -70,7 +68,6 @@ class RecordProcessor:
         self._metrics = metrics
         self._backoff = backoff
         self._consumer_id = consumer_id
-        self._price = price
         self._stopping = stopping
 
     async def process(self, record: Any) -> None:
@@ -153,7 +150,7 @@ class RecordProcessor:
         source: SourcePosition,
         started: float,
     ) -> None:
-        cost = self._price.cost_usd(extraction.usage) if self._price and extraction.api_calls else 0.0
+        cost = extraction.cost_usd
         latency = time.monotonic() - started
         result = ExtractionResult(
             document_id=ref.document_id,
@@ -172,8 +169,6 @@ class RecordProcessor:
         )
         await self._acknowledged(lambda: self._emitter.publish_result(result))
         end_to_end = (datetime.now(UTC) - ref.submitted_at).total_seconds() if ref.submitted_at else None
-        if extraction.api_calls:
-            self._metrics.record_usage(extraction.model, extraction.usage, cost)
         self._metrics.record_success(self._extractor.name, latency, end_to_end)
         log.info(
             "record.done",

@@ -29,11 +29,11 @@ from consumer.emit import Emitter
 from consumer.fetch import Fetcher
 from consumer.health import HealthServer
 from consumer.limiter import RateLimiter
-from consumer.metrics import Metrics, Outcome
 from consumer.offsets import PartitionOffsets
-from consumer.pricing import ModelPrice, price_for
+from consumer.pricing import price_for
 from consumer.processor import Abandoned, RecordProcessor
 from consumer.retry import Backoff
+from schemas.metrics import Metrics, Outcome
 from schemas.settings import (
     ConsumerSettings,
     ExtractionSettings,
@@ -140,7 +140,7 @@ class ConsumerService:
 
     async def run(self, *, drain: bool = False) -> None:
         config = self.config
-        price = self._price()
+        self._check_price()
         fetcher = Fetcher(config.fetch)
         extractor = build_extractor(config.extraction, self.metrics, self.limiter, self.breaker)
         emitter = Emitter(
@@ -155,7 +155,6 @@ class ConsumerService:
             metrics=self.metrics,
             backoff=self._backoff,
             consumer_id=config.consumer.consumer_id,
-            price=price,
             stopping=self._stopping,
         )
         # One owner of every resource: each stop is registered before its start,
@@ -213,10 +212,10 @@ class ConsumerService:
     def _mark_kafka_down(self) -> None:
         self._kafka_ok = False
 
-    def _price(self) -> ModelPrice | None:
-        if self.config.extraction.resolved_backend() != "claude":
-            return None
-        return price_for(self.config.extraction.model)
+    def _check_price(self) -> None:
+        """Refuses to start on a model without a price: cost metrics must never be guessed."""
+        if self.config.extraction.resolved_backend() == "claude":
+            price_for(self.config.extraction.model)
 
     # --- the loop ------------------------------------------------------------------
 
@@ -308,6 +307,8 @@ class ConsumerService:
         except KafkaError as error:
             log.warning("backlog.refresh_failed", error=str(error))
             return
+        for tp in self._partitions:
+            self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(backlog.lag.get(tp, 0))
         share = backlog.share_of(list(self._partitions))
         self.limiter.set_share(share)
         self.metrics.quota_share.set(self.limiter.share)
@@ -352,6 +353,10 @@ class ConsumerService:
         await self._commit()
         for tp in mine:
             del self._partitions[tp]
+            # Another replica reports these now; a stale series here would double the lag.
+            for gauge in (self.metrics.consumer_lag, self.metrics.committed_offset):
+                with contextlib.suppress(KeyError):
+                    gauge.remove(tp.topic, str(tp.partition))
         if self._checkpoint is not None:
             self._checkpoint.forget(mine)
         log.info("partitions.revoked", partitions=sorted(tp.partition for tp in revoked))

@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
 
 from schemas.messages import DocumentRef
+from schemas.metrics import PublisherMetrics, PublishOutcome
 from schemas.settings import KafkaSettings, ProducerSettings
 from schemas.topics import DOCUMENTS_TOPIC, Header
 
@@ -30,10 +31,12 @@ class Publisher:
         *,
         topic: str = DOCUMENTS_TOPIC,
         producer: ProducerSettings | None = None,
+        metrics: PublisherMetrics | None = None,
     ) -> None:
         producer_settings = producer or ProducerSettings()
         compression = producer_settings.compression
         self.topic = topic
+        self.metrics = metrics or PublisherMetrics()
         self._producer = AIOKafkaProducer(
             **(kafka or KafkaSettings()).client_kwargs(),
             acks="all",
@@ -70,7 +73,13 @@ class Publisher:
         future: asyncio.Future[RecordMetadata] = await self._producer.send(
             self.topic, value=ref.to_json(), key=ref.document_id.encode(), headers=headers
         )
+        future.add_done_callback(self._count)
         return future
+
+    def _count(self, future: asyncio.Future[RecordMetadata]) -> None:
+        failed = future.cancelled() or future.exception() is not None
+        outcome = PublishOutcome.FAILED if failed else PublishOutcome.PUBLISHED
+        self.metrics.publishes.labels(self.topic, outcome).inc()
 
     async def publish(self, ref: DocumentRef) -> RecordMetadata:
         """Publishes one reference and returns once Kafka has acknowledged it."""

@@ -15,7 +15,10 @@ _TOPIC_CONFIGS = {
     "documents": {},
     "results": {"cleanup.policy": "compact"},
     "dlq": {"retention.ms": str(14 * 24 * 3600 * 1000)},
+    "jobs": {"cleanup.policy": "compact"},
 }
+# One record per job, read whole by `docmill status`: a single partition keeps it simple.
+_FIXED_PARTITIONS = {"jobs": 1}
 
 
 class TopicCreationError(Exception):
@@ -33,11 +36,12 @@ class TopicState:
 async def ensure_topics(
     kafka: KafkaSettings, names: TopicSettings, *, partitions: int, replication_factor: int
 ) -> list[TopicState]:
-    """Creates each of the three topics that does not exist; returns every topic's state."""
+    """Creates each of docmill's topics that does not exist; returns every topic's state."""
     wanted = {
         "documents": names.documents_topic,
         "results": names.results_topic,
         "dlq": names.dlq_topic,
+        "jobs": names.jobs_topic,
     }
     admin = AIOKafkaAdminClient(**kafka.client_kwargs())
     await admin.start()
@@ -46,7 +50,7 @@ async def ensure_topics(
         missing = [
             NewTopic(
                 name=topic,
-                num_partitions=partitions,
+                num_partitions=_FIXED_PARTITIONS.get(role, partitions),
                 replication_factor=replication_factor,
                 topic_configs=_TOPIC_CONFIGS[role],
             )

@@ -25,6 +25,7 @@ SUBCOMMANDS = {
     "produce": "producer.cli:produce",
     "topics": "producer.cli:topics",
     "consume": "consumer.cli:consume",
+    "status": "producer.cli:status",
 }
 
 S = TypeVar("S", bound=BaseSettings)

@@ -109,8 +109,26 @@ class DeadLetter(_Message):
     source: SourcePosition
 
 
+class JobRecord(_Message):
+    """A batch run: how many documents it published and where they landed (the jobs topic).
+
+    ``offsets`` maps each partition of ``topic`` to the inclusive offset ranges
+    its documents got, so progress can be computed exactly from the group's
+    committed offsets.
+    """
+
+    schema_version: int = SCHEMA_VERSION
+    job_id: str
+    topic: str
+    documents: int
+    offsets: dict[int, list[tuple[int, int]]]
+    started_at: datetime
+    published_at: datetime
+
+
 MESSAGE_MODELS: dict[str, type[BaseModel]] = {
     "document_ref": DocumentRef,
     "extraction_result": ExtractionResult,
     "dead_letter": DeadLetter,
+    "job_record": JobRecord,
 }

@@ -71,6 +71,7 @@ class TopicSettings(_Settings):
     documents_topic: str = Field(topics.DOCUMENTS_TOPIC, description="Topic of document references.")
     results_topic: str = Field(topics.RESULTS_TOPIC, description="Topic extraction results go to.")
     dlq_topic: str = Field(topics.DLQ_TOPIC, description="Dead-letter topic.")
+    jobs_topic: str = Field(topics.JOBS_TOPIC, description="Compacted topic of batch jobs and their offsets.")
 
 
 def _default_consumer_id() -> str:
@@ -109,7 +110,9 @@ class ConsumerSettings(_Settings):
     metrics_port: int = Field(
         9400, ge=0, le=65535, description="Port of /metrics and /healthz (0 = pick a free one)."
     )
-    log_format: Literal["json", "console"] = Field("json", description="Log output format.")
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", description="Log format: json, console, or auto (console on a terminal, else json)."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
 
 

@@ -5,6 +5,7 @@ from typing import Final
 DOCUMENTS_TOPIC: Final = "docmill.documents"
 RESULTS_TOPIC: Final = "docmill.results"
 DLQ_TOPIC: Final = "docmill.dlq"
+JOBS_TOPIC: Final = "docmill.jobs"
 
 
 class Header:

@@ -27,12 +27,13 @@ def kafka() -> KafkaSettings:
 
 @pytest.fixture
 async def topics(kafka: KafkaSettings) -> TopicSettings:
-    """Three fresh topics (3 partitions each) no other test uses."""
+    """Fresh topics (3 partitions each; the jobs topic 1) that no other test uses."""
     suffix = uuid.uuid4().hex[:10]
     names = TopicSettings(
         documents_topic=f"test.{suffix}.documents",
         results_topic=f"test.{suffix}.results",
         dlq_topic=f"test.{suffix}.dlq",
+        jobs_topic=f"test.{suffix}.jobs",
     )
     await ensure_topics(kafka, names, partitions=3, replication_factor=1)
     return names

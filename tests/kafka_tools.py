@@ -10,10 +10,10 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from consumer.metrics import Metrics
 from consumer.service import ConsumerConfig, ConsumerService
 from producer.reading import partitions_of, read_to_end
 from schemas.messages import DocumentRef
+from schemas.metrics import Metrics
 from schemas.settings import (
     ConsumerSettings,
     ExtractionSettings,

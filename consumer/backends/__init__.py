@@ -5,7 +5,7 @@ from __future__ import annotations
 from consumer.backends.base import Extraction, Extractor
 from consumer.breaker import CircuitBreaker
 from consumer.limiter import RateLimiter
-from consumer.metrics import Metrics
+from schemas.metrics import Metrics
 from schemas.settings import ExtractionSettings
 
 

@@ -19,6 +19,7 @@ class Extraction:
     usage: Usage = field(default_factory=Usage)
     confidence: float | None = None
     api_calls: int = 0
+    cost_usd: float = 0.0
 
 
 class Extractor(Protocol):

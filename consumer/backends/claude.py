@@ -28,10 +28,11 @@ from consumer.errors import (
     TransientError,
 )
 from consumer.limiter import Permit, RateLimiter
-from consumer.metrics import Metrics
+from consumer.pricing import price_for
 from consumer.token_estimate import request_tokens
 from schemas.extraction import ExtractionSchema
 from schemas.messages import Usage
+from schemas.metrics import Metrics
 from schemas.settings import ExtractionSettings
 
 log = structlog.get_logger("docmill.claude")
@@ -73,6 +74,15 @@ def tool_for(schema: ExtractionSchema) -> dict[str, Any]:
     }
 
 
+def _usage_of(usage: Any) -> Usage:
+    return Usage(
+        input_tokens=usage.input_tokens or 0,
+        output_tokens=usage.output_tokens or 0,
+        cache_read_input_tokens=usage.cache_read_input_tokens or 0,
+        cache_creation_input_tokens=usage.cache_creation_input_tokens or 0,
+    )
+
+
 def _add_usage(total: Usage, usage: Any) -> Usage:
     return Usage(
         input_tokens=total.input_tokens + (usage.input_tokens or 0),
@@ -106,7 +116,8 @@ class ClaudeExtractor:
     async def close(self) -> None:
         await self._client.close()
 
-    async def _call(self, request: dict[str, Any], input_estimate: int) -> Any:
+    async def _call(self, request: dict[str, Any], input_estimate: int) -> tuple[Any, float]:
+        """One admitted API call: the parsed message and what it cost."""
         await self._breaker.admit()
         permit = await self._limiter.acquire(input_estimate, self._output_estimate)
         try:
@@ -119,11 +130,21 @@ class ClaudeExtractor:
         # Only uncached input counts toward the input-token limit; cache reads do not.
         counted_input = usage.input_tokens + (usage.cache_creation_input_tokens or 0)
         self._limiter.reconcile(permit, counted_input, usage.output_tokens)
+        cost = self._record_cost(message)
         self._limiter.observe_headers(raw.headers, permit)
         self._breaker.record_success()
         self._metrics.spend_limit_reached.set(0)
         self._output_estimate = 0.8 * self._output_estimate + 0.2 * usage.output_tokens
-        return message
+        return message, cost
+
+    def _record_cost(self, message: Any) -> float:
+        """Counts one call's tokens and money, whatever later becomes of the document."""
+        usage = _usage_of(message.usage)
+        creation = getattr(message.usage, "cache_creation", None)
+        one_hour = getattr(creation, "ephemeral_1h_input_tokens", 0) or 0
+        cost = price_for(message.model).cost_usd(usage, cache_write_1h_tokens=one_hour)
+        self._metrics.record_usage(message.model, usage, cost)
+        return cost
 
     def _failed(self, error: anthropic.APIError, permit: Permit) -> ProcessingError:
         """Classifies a failed call and lets the limiter and breaker learn from it."""
@@ -169,6 +190,7 @@ class ClaudeExtractor:
         ]
         prompt_chars = len(SYSTEM_PROMPT) + len(orjson.dumps(tool))
         usage = Usage()
+        cost = 0.0
         problems: list[str] = []
         for call in (1, 2):
             request: dict[str, Any] = {
@@ -179,15 +201,16 @@ class ClaudeExtractor:
                 "tool_choice": {"type": "tool", "name": tool["name"]},
                 "messages": messages,
             }
-            message = await self._call(request, request_tokens(document, prompt_chars) * call)
+            message, call_cost = await self._call(request, request_tokens(document, prompt_chars) * call)
             usage = _add_usage(usage, message.usage)
+            cost += call_cost
             tool_use = next(
                 (b for b in message.content if b.type == "tool_use" and b.name == tool["name"]), None
             )
             data = tool_use.input if tool_use is not None else None
             problems = ["the reply has no tool call"] if data is None else schema.problems(data)
             if not problems and isinstance(data, dict):
-                return Extraction(data=data, model=message.model, usage=usage, api_calls=call)
+                return Extraction(data=data, model=message.model, usage=usage, api_calls=call, cost_usd=cost)
             if tool_use is None:
                 break
             # One more try, telling the model exactly what was wrong.

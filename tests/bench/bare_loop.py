@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-
 from urllib.parse import unquote, urlsplit
 
 import orjson
@@ -35,7 +34,10 @@ async def main(
     bootstrap: str, in_topic: str, out_topic: str, group: str, result_bytes: int, with_work: bool
 ) -> None:
     consumer = AIOKafkaConsumer(
-        in_topic, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
+        in_topic,
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
     producer = AIOKafkaProducer(

@@ -51,7 +51,10 @@ def invoice_files(root: Path, count: int) -> list[Path]:
 async def publish_refs(kafka: KafkaSettings, topic: str, files: list[Path], count: int) -> float:
     """Publishes ``count`` references cycling over ``files``; returns the seconds it took."""
     producer = AIOKafkaProducer(
-        **kafka.client_kwargs(), acks="all", linger_ms=50, max_batch_size=512 * 1024,
+        **kafka.client_kwargs(),
+        acks="all",
+        linger_ms=50,
+        max_batch_size=512 * 1024,
         compression_type="lz4",
     )
     await producer.start()
@@ -101,7 +104,9 @@ def rss_kib(pid: int) -> tuple[int, int]:
     return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
 
 
-def consumer_env(kafka: KafkaSettings, topics: TopicSettings, group: str, root: Path, **extra: str) -> dict[str, str]:
+def consumer_env(
+    kafka: KafkaSettings, topics: TopicSettings, group: str, root: Path, **extra: str
+) -> dict[str, str]:
     return {
         **{k: v for k, v in os.environ.items() if not k.startswith("DOCMILL_")},
         "DOCMILL_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,

@@ -31,8 +31,10 @@ def _request(path: Path) -> dict[str, Any]:
             {
                 "role": "user",
                 "content": [
-                    {"type": "document",
-                     "source": {"type": "text", "media_type": "text/plain", "data": path.read_text()}},
+                    {
+                        "type": "document",
+                        "source": {"type": "text", "media_type": "text/plain", "data": path.read_text()},
+                    },
                     {"type": "text", "text": PROMPT},
                 ],
             }

@@ -60,8 +60,15 @@ async def bench_overhead(kafka: KafkaSettings, work: Path, records: int, partiti
     publish_seconds = await publish_refs(kafka, topics.documents_topic, files, records)
 
     # docmill first: its results tell the bare loop how large a result is.
-    env = consumer_env(kafka, topics, "bench-overhead-docmill", work / "docs", DOCMILL_BACKEND="local",
-                       DOCMILL_MAX_IN_FLIGHT=os.environ.get("BENCH_IN_FLIGHT", "512"), DOCMILL_LOG_LEVEL="warning")
+    env = consumer_env(
+        kafka,
+        topics,
+        "bench-overhead-docmill",
+        work / "docs",
+        DOCMILL_BACKEND="local",
+        DOCMILL_MAX_IN_FLIGHT=os.environ.get("BENCH_IN_FLIGHT", "512"),
+        DOCMILL_LOG_LEVEL="warning",
+    )
     started = time.perf_counter()
     _wait(spawn([DOCMILL, "consume", "--drain"], env, work / "overhead-docmill.log"), 3600, "docmill")
     docmill_wall = time.perf_counter() - started
@@ -72,12 +79,31 @@ async def bench_overhead(kafka: KafkaSettings, work: Path, records: int, partiti
     bare: dict[str, Any] = {}
     for variant, extra in (("bare", []), ("bare_with_work", ["--with-work"])):
         out = f"{topics.results_topic}.{variant}"
-        await create(kafka, TopicSettings(documents_topic=out, results_topic=out + ".r", dlq_topic=out + ".q"),
-                     partitions)
+        await create(
+            kafka,
+            TopicSettings(documents_topic=out, results_topic=out + ".r", dlq_topic=out + ".q"),
+            partitions,
+        )
         started = time.perf_counter()
-        _wait(spawn([sys.executable, "-m", "tests.bench.bare_loop", kafka.bootstrap_servers,
-                     topics.documents_topic, out, f"bench-overhead-{variant}", str(result_bytes), *extra],
-                    dict(os.environ), work / f"overhead-{variant}.log"), 3600, variant)
+        _wait(
+            spawn(
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.bench.bare_loop",
+                    kafka.bootstrap_servers,
+                    topics.documents_topic,
+                    out,
+                    f"bench-overhead-{variant}",
+                    str(result_bytes),
+                    *extra,
+                ],
+                dict(os.environ),
+                work / f"overhead-{variant}.log",
+            ),
+            3600,
+            variant,
+        )
         bare[variant] = (await output_throughput(kafka, [out]), time.perf_counter() - started)
     return {
         "records": records,
@@ -91,8 +117,11 @@ async def bench_overhead(kafka: KafkaSettings, work: Path, records: int, partiti
         "bare_with_work_docs_per_s": bare["bare_with_work"][0].per_second,
         "ratio": docmill.per_second / bare["bare"][0].per_second,
         "ratio_to_bare_with_work": docmill.per_second / bare["bare_with_work"][0].per_second,
-        "outputs": {"docmill": docmill.records, "bare": bare["bare"][0].records,
-                    "bare_with_work": bare["bare_with_work"][0].records},
+        "outputs": {
+            "docmill": docmill.records,
+            "bare": bare["bare"][0].records,
+            "bare_with_work": bare["bare_with_work"][0].records,
+        },
     }
 
 
@@ -100,7 +129,12 @@ async def bench_overhead(kafka: KafkaSettings, work: Path, records: int, partiti
 
 
 async def _docmill_under_quota(
-    kafka: KafkaSettings, work: Path, files: list[Path], documents: int, replicas: int, sim: SimProcess,
+    kafka: KafkaSettings,
+    work: Path,
+    files: list[Path],
+    documents: int,
+    replicas: int,
+    sim: SimProcess,
     partitions: int,
 ) -> dict[str, Any]:
     topics = fresh_topics(f"quota{replicas}")
@@ -108,20 +142,39 @@ async def _docmill_under_quota(
     await publish_refs(kafka, topics.documents_topic, files, documents)
     sim.reset()
     group = f"bench-quota-{replicas}-{time.time_ns()}"
-    env = consumer_env(kafka, topics, group, work / "docs", DOCMILL_BACKEND="claude",
-                       ANTHROPIC_API_KEY="sk-ant-bench", ANTHROPIC_BASE_URL=sim.base_url,
-                       DOCMILL_MAX_IN_FLIGHT="64", DOCMILL_LOG_LEVEL="warning",
-                       DOCMILL_RPM=str(sim.rpm), DOCMILL_ITPM=str(sim.itpm), DOCMILL_OTPM=str(sim.otpm))
+    env = consumer_env(
+        kafka,
+        topics,
+        group,
+        work / "docs",
+        DOCMILL_BACKEND="claude",
+        ANTHROPIC_API_KEY="sk-ant-bench",
+        ANTHROPIC_BASE_URL=sim.base_url,
+        DOCMILL_MAX_IN_FLIGHT="64",
+        DOCMILL_LOG_LEVEL="warning",
+        DOCMILL_RPM=str(sim.rpm),
+        DOCMILL_ITPM=str(sim.itpm),
+        DOCMILL_OTPM=str(sim.otpm),
+    )
     started = time.perf_counter()
-    processes = [spawn([DOCMILL, "consume", "--drain"], env, work / f"quota-{replicas}-{i}.log")
-                 for i in range(replicas)]
+    processes = [
+        spawn([DOCMILL, "consume", "--drain"], env, work / f"quota-{replicas}-{i}.log")
+        for i in range(replicas)
+    ]
     for process in processes:
         _wait(process, 3600, "docmill replica")
     wall = time.perf_counter() - started
     stats = sim.stats()
     throughput = await output_throughput(kafka, [topics.results_topic, topics.dlq_topic])
-    return _quota_row(f"docmill, {replicas} replica{'s' if replicas > 1 else ''}", documents, wall,
-                      throughput.per_second, stats, sim, steady=await _steady_rate(kafka, topics.results_topic, sim))
+    return _quota_row(
+        f"docmill, {replicas} replica{'s' if replicas > 1 else ''}",
+        documents,
+        wall,
+        throughput.per_second,
+        stats,
+        sim,
+        steady=await _steady_rate(kafka, topics.results_topic, sim),
+    )
 
 
 async def _steady_rate(kafka: KafkaSettings, topic: str, sim: SimProcess) -> float:
@@ -133,8 +186,15 @@ async def _steady_rate(kafka: KafkaSettings, topic: str, sim: SimProcess) -> flo
     return (len(stamps) - 1 - skip) / ((stamps[-1] - stamps[skip]) / 1000)
 
 
-def _quota_row(design: str, documents: int, wall: float, rate: float, stats: dict[str, Any],
-               sim: SimProcess, steady: float | None = None) -> dict[str, Any]:
+def _quota_row(
+    design: str,
+    documents: int,
+    wall: float,
+    rate: float,
+    stats: dict[str, Any],
+    sim: SimProcess,
+    steady: float | None = None,
+) -> dict[str, Any]:
     by_status = {int(k): v for k, v in stats["by_status"].items()}
     requests = sum(by_status.values())
     quota_per_s = sim.rpm / 60
@@ -155,7 +215,9 @@ def _quota_row(design: str, documents: int, wall: float, rate: float, stats: dic
 async def bench_quota(kafka: KafkaSettings, work: Path, documents: int, baseline_docs: int) -> dict[str, Any]:
     files = invoice_files(work / "docs", 1000)
     rows = []
-    with SimProcess(rpm=600, itpm=600_000, otpm=120_000, latency=1.0, jitter=0.2, log=work / "sim.log") as sim:
+    with SimProcess(
+        rpm=600, itpm=600_000, otpm=120_000, latency=1.0, jitter=0.2, log=work / "sim.log"
+    ) as sim:
         rows.append(await _docmill_under_quota(kafka, work, files, documents, 1, sim, partitions=6))
         rows.append(await _docmill_under_quota(kafka, work, files, documents, 3, sim, partitions=6))
         for design, runner, count in (
@@ -164,8 +226,10 @@ async def bench_quota(kafka: KafkaSettings, work: Path, documents: int, baseline
         ):
             sim.reset()
             started = time.perf_counter()
-            outcomes = await runner(files[:count] if count <= len(files) else
-                                    [files[i % len(files)] for i in range(count)], sim.base_url)
+            outcomes = await runner(
+                files[:count] if count <= len(files) else [files[i % len(files)] for i in range(count)],
+                sim.base_url,
+            )
             wall = time.perf_counter() - started
             succeeded = sum(1 for o in outcomes if o["status"] == "success")
             row = _quota_row(design, count, wall, succeeded / wall, sim.stats(), sim)
@@ -183,8 +247,15 @@ async def bench_memory(kafka: KafkaSettings, work: Path, records: int, checkpoin
     topics = fresh_topics("memory")
     await create(kafka, topics, 6)
     await publish_refs(kafka, topics.documents_topic, files, records)
-    env = consumer_env(kafka, topics, "bench-memory", work / "docs", DOCMILL_BACKEND="local",
-                       DOCMILL_MAX_IN_FLIGHT="512", DOCMILL_LOG_LEVEL="warning")
+    env = consumer_env(
+        kafka,
+        topics,
+        "bench-memory",
+        work / "docs",
+        DOCMILL_BACKEND="local",
+        DOCMILL_MAX_IN_FLIGHT="512",
+        DOCMILL_LOG_LEVEL="warning",
+    )
     process = spawn([DOCMILL, "consume", "--drain"], env, work / "memory.log")
     samples: dict[str, int] = {}
     consumer = await _progress_reader(kafka, topics.results_topic)
@@ -216,8 +287,9 @@ async def bench_memory(kafka: KafkaSettings, work: Path, records: int, checkpoin
 async def _progress_reader(kafka: KafkaSettings, topic: str) -> Any:
     from aiokafka import AIOKafkaConsumer
 
-    consumer = AIOKafkaConsumer(topic, **kafka.client_kwargs(), auto_offset_reset="earliest",
-                                group_id=None, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        topic, **kafka.client_kwargs(), auto_offset_reset="earliest", group_id=None, enable_auto_commit=False
+    )
     await consumer.start()
     return consumer
 
@@ -239,7 +311,8 @@ def render(report: dict[str, Any]) -> str:
             "| design | docs/s |",
             "|---|---|",
             f"| docmill consumer (full path, max_in_flight 512) | {o['docmill_docs_per_s']:,.0f} |",
-            f"| bare aiokafka loop (decode, produce {o['result_bytes']} B, commit) | {o['bare_docs_per_s']:,.0f} |",
+            f"| bare aiokafka loop (decode, produce {o['result_bytes']} B, commit) | "
+            f"{o['bare_docs_per_s']:,.0f} |",
             f"| ratio docmill / bare (target ≥ 0.8) | {o['ratio']:.2f} |",
             f"| bare loop + the same per-document work (read file, identify, find fields) | "
             f"{o['bare_with_work_docs_per_s']:,.0f} |",
@@ -278,7 +351,9 @@ def render(report: dict[str, Any]) -> str:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--only", default="overhead,quota,memory")
     parser.add_argument("--scale", type=float, default=1.0, help="shrink every workload (e.g. 0.1 to try)")
     parser.add_argument("--bootstrap", default=os.environ.get("DOCMILL_TEST_BOOTSTRAP", "127.0.0.1:19092"))

@@ -17,9 +17,23 @@ class SimProcess:
     def __init__(self, *, rpm: int, itpm: int, otpm: int, latency: float, jitter: float, log: Path) -> None:
         self.rpm, self.itpm, self.otpm = rpm, itpm, otpm
         self._args = [
-            sys.executable, "-m", "tests.anthropic_sim", "--port", "0", "--rpm", str(rpm),
-            "--itpm", str(itpm), "--otpm", str(otpm), "--latency", str(latency),
-            "--jitter", str(jitter), "--seed", "7",
+            sys.executable,
+            "-m",
+            "tests.anthropic_sim",
+            "--port",
+            "0",
+            "--rpm",
+            str(rpm),
+            "--itpm",
+            str(itpm),
+            "--otpm",
+            str(otpm),
+            "--latency",
+            str(latency),
+            "--jitter",
+            str(jitter),
+            "--seed",
+            "7",
         ]
         self._log = log
         self._process: subprocess.Popen[str] | None = None

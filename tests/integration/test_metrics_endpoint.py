@@ -8,8 +8,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from consumer.metrics import Metrics
 from consumer.service import ConsumerService
+from schemas.metrics import Metrics
 from schemas.settings import KafkaSettings, TopicSettings
 from tests.documents import invoice_text
 from tests.integration.test_pipeline import _ref, _write

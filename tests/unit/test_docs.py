@@ -15,7 +15,14 @@ from schemas.settings import (
 )
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-CLASSES = (KafkaSettings, TopicSettings, ConsumerSettings, FetchSettings, ExtractionSettings, ProducerSettings)
+CLASSES = (
+    KafkaSettings,
+    TopicSettings,
+    ConsumerSettings,
+    FetchSettings,
+    ExtractionSettings,
+    ProducerSettings,
+)
 
 
 def test_readme_configuration_table_matches_the_settings() -> None:

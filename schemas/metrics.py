@@ -1,7 +1,9 @@
-"""Every Prometheus metric a consumer replica exposes, defined once on an injectable registry.
+"""Every Prometheus metric docmill exposes, defined once, each set on an injectable registry.
 
-Labels stay low-cardinality: model, outcome, status, error class, reason,
-topic and partition; never a document or job id.
+Metric names are a contract: the Grafana dashboard and the alert rules in
+deploy/ query them, and a test evaluates every one of those queries against
+a real Prometheus. Labels stay low-cardinality: model, outcome, status,
+error class, reason, bucket, topic and partition; never a document or job id.
 """
 
 from __future__ import annotations
@@ -90,6 +92,12 @@ class Metrics:
             "1 while the API reports the organisation's spend cap reached.",
             registry=r,
         )
+        self.consumer_lag = Gauge(
+            "docmill_consumer_lag",
+            "Records not yet committed (log end minus committed offset), per owned partition.",
+            ["topic", "partition"],
+            registry=r,
+        )
         self.committed_offset = Gauge(
             "docmill_committed_offset",
             "Last offset committed, per partition.",
@@ -113,3 +121,21 @@ class Metrics:
     def record_dead_letter(self, error_class: str) -> None:
         self.documents.labels(Outcome.DEAD_LETTERED).inc()
         self.dead_letters.labels(error_class).inc()
+
+
+class PublishOutcome(StrEnum):
+    PUBLISHED = "published"
+    FAILED = "failed"
+
+
+class PublisherMetrics:
+    """Metrics of a Publisher (the producer side), for upstream services that expose them."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.publishes = Counter(
+            "docmill_producer_publishes",
+            "Document references handed to Kafka, by outcome.",
+            ["topic", "outcome"],
+            registry=self.registry,
+        )
