@@ -56,16 +56,28 @@ class CircuitBreaker:
     def is_open(self) -> bool:
         return self.state is not BreakerState.CLOSED
 
-    async def admit(self) -> None:
-        """Returns when a call may start: at once when closed, else as the next probe."""
+    async def admit(self) -> bool:
+        """Returns when a call may start: at once when closed, else as the next probe.
+
+        True when this call is the probe: its caller must end with ``probe_done``
+        (after recording the outcome) so that a probe that never reports (a
+        cancelled call, say) cannot hold the breaker half-open for ever.
+        """
         while self.state is not BreakerState.CLOSED:
             now = self._clock()
             if not self._probe_in_flight and now >= self._reopen_at:
                 self._probe_in_flight = True
                 self._set_state(BreakerState.HALF_OPEN)
-                return
+                return True
             wait = self._reopen_at - now if not self._probe_in_flight else 0.5
             await self._sleep(max(0.05, min(wait, 1.0)))  # type: ignore[misc]
+        return False
+
+    def probe_done(self) -> None:
+        """Frees the probe slot if the probe ended without recording an outcome."""
+        if self._probe_in_flight:
+            self._probe_in_flight = False
+            self._reopen_at = self._clock()
 
     def record_success(self) -> None:
         self._outcomes.append(False)

@@ -42,7 +42,8 @@ STATUS_FATES: dict[int, type[ProcessingError]] = {
     529: ApiUnavailable,
 }
 
-SPEND_LIMIT_CODE = "enforced_spend_limit_reached"
+# enforced_spend_limit_reached (organisation cap) and contract_spend_limit_reached (contract cap).
+SPEND_LIMIT_CODE = "spend_limit_reached"
 
 
 def retry_after_seconds(headers: Any) -> float | None:

@@ -92,7 +92,10 @@ class Permit:
 
     input_tokens: float
     output_tokens: float
-    spent_before: dict[str, float] = field(default_factory=dict)
+    # This replica's running debit totals just after this call was admitted (its own
+    # debit included, and kept up to date by reconcile): what was spent after it is
+    # what a response's headers cannot yet reflect.
+    spent_after: dict[str, float] = field(default_factory=dict)
 
 
 class RateLimiter:
@@ -140,10 +143,10 @@ class RateLimiter:
                 if wait <= 0:
                     break
                 await self._sleep(min(wait, _MAX_NAP))  # type: ignore[misc]
-            permit = Permit(input_tokens, output_tokens, spent_before=dict(self._spent))
             for name, bucket in self.buckets.items():
                 bucket.take(need[name])
                 self._spent[name] += need[name]
+            permit = Permit(input_tokens, output_tokens, spent_after=dict(self._spent))
         self._observe_wait(self._clock() - started)
         return permit
 
@@ -155,6 +158,8 @@ class RateLimiter:
         ):
             self.buckets[name].take(actual - estimate)
             self._spent[name] += actual - estimate
+            # The correction belongs to this call, which the headers already count.
+            permit.spent_after[name] = permit.spent_after.get(name, 0.0) + actual - estimate
 
     def pause(self, seconds: float) -> None:
         """Stops every call of the replica for ``seconds`` (a 429's retry-after)."""
@@ -189,9 +194,7 @@ class RateLimiter:
             if remaining is None or bucket.unlimited or permit is None:
                 continue
             bucket.refill(now)
-            spent_since = self._spent[name] - permit.spent_before.get(name, 0.0)
-            if name == "requests":
-                spent_since -= 1.0  # the header already counts this very request
+            spent_since = self._spent[name] - permit.spent_after.get(name, 0.0)
             bucket.level = min(bucket.capacity, remaining * self.share - max(0.0, spent_since))
             if self._metrics is not None:
                 self._metrics.limiter_remaining.labels(name).set(bucket.level)

@@ -29,7 +29,10 @@ def encode_done(watermark: int, done: set[int]) -> str:
     above = sorted(offset for offset in done if offset > watermark)
     if not above:
         return ""
-    bits = bytearray((above[-1] - watermark + 7) // 8)
+    size = (above[-1] - watermark + 7) // 8
+    if size > _MAX_BITMAP_BYTES:
+        return ""  # a gap too wide to describe (and to read back): commit the plain watermark
+    bits = bytearray(size)
     for offset in above:
         index = offset - watermark - 1
         bits[index // 8] |= 1 << (index % 8)
@@ -44,9 +47,10 @@ def decode_done(watermark: int, metadata: str | None) -> set[int]:
         return set()
     try:
         # Bounded: even hostile metadata cannot inflate past 8M offsets' worth of bits.
-        bits = zlib.decompressobj().decompress(
-            base64.urlsafe_b64decode(metadata[len(_PREFIX) :]), _MAX_BITMAP_BYTES
-        )
+        inflater = zlib.decompressobj()
+        bits = inflater.decompress(base64.urlsafe_b64decode(metadata[len(_PREFIX) :]), _MAX_BITMAP_BYTES)
+        if not inflater.eof:
+            return set()  # truncated or oversized: not something encode_done wrote
     except (ValueError, zlib.error):
         return set()  # metadata written by something else: redo rather than skip
     return {
@@ -98,7 +102,12 @@ class PartitionOffsets:
         """The offset to commit (next to read), or None when nothing was started."""
         if self._pending:
             return self._pending[0]
-        return self._next
+        mark = self._next
+        # Offsets a previous owner finished right at the watermark are done too: step
+        # over them, or the next commit's metadata (which starts above it) forgets them.
+        while mark is not None and mark in self._skip:
+            mark += 1
+        return mark
 
     def metadata(self) -> str:
         """Commit metadata for the current watermark: the finished offsets above it."""

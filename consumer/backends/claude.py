@@ -118,7 +118,14 @@ class ClaudeExtractor:
 
     async def _call(self, request: dict[str, Any], input_estimate: int) -> tuple[Any, float]:
         """One admitted API call: the parsed message and what it cost."""
-        await self._breaker.admit()
+        is_probe = await self._breaker.admit()
+        try:
+            return await self._admitted_call(request, input_estimate)
+        finally:
+            if is_probe:
+                self._breaker.probe_done()
+
+    async def _admitted_call(self, request: dict[str, Any], input_estimate: int) -> tuple[Any, float]:
         permit = await self._limiter.acquire(input_estimate, self._output_estimate)
         try:
             raw = await self._client.messages.with_raw_response.create(**request)

@@ -102,7 +102,7 @@ async def test_status_reports_exact_job_progress_and_wait_exits_by_outcome(
 
     before = _docmill(kafka, topics, "status", "--job", "job-status", "--group-id", group_id)
     assert before.returncode == 0, before.stderr
-    assert "10" in before.stdout and "0/10" in before.stdout
+    assert "0/10" in before.stdout
 
     await drain(consumer_config(kafka, topics, group_id, [tmp_path], backend="claude"))
 

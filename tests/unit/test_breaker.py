@@ -323,24 +323,22 @@ async def test_state_is_published_on_the_metric() -> None:
     assert gauge() == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a probe whose caller never reports (task cancelled on revocation or forced stop, "
-    "or an exception outside ClaudeExtractor._call's `except anthropic.APIError`) keeps the "
-    "probe slot forever: the breaker stays half-open and every later admit() waits indefinitely",
-)
 async def test_a_probe_that_never_reports_does_not_wedge_the_breaker() -> None:
-    """A lost probe (its caller was cancelled before recording an outcome) is eventually replaced."""
+    """A probe whose caller ends without an outcome (cancelled) frees the slot via probe_done()."""
     clock = ManualClock()
     breaker = make_breaker(clock, cooldown_seconds=5.0, max_cooldown_seconds=60.0)
     trip(breaker)
     probe = asyncio.create_task(breaker.admit())
     await clock.advance(5.0)
-    assert probe.done()  # the probe's caller is now cancelled mid-call: nothing is ever recorded
+    assert probe.result() is True  # this caller is the probe
     waiter = asyncio.create_task(breaker.admit())
     try:
-        await clock.advance(600.0)  # ten times the longest cooldown
-        assert waiter.done()  # actual: still waiting, and would wait forever
+        await clock.advance(2.0)
+        assert not waiter.done()  # one probe at a time
+        breaker.probe_done()  # the caller's `finally`, after a cancellation recorded nothing
+        await clock.advance(1.0)
+        assert waiter.done()
+        assert waiter.result() is True  # it becomes the next probe
     finally:
         waiter.cancel()
         await asyncio.gather(waiter, return_exceptions=True)

@@ -151,11 +151,6 @@ def test_spend_limit_code_with_retry_after_is_a_rate_limit() -> None:
     assert fate.retry_after == 30.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GAP: the SDK's ContractSpendLimitReachedError (429, error_code contract_spend_limit_reached) "
-    "is classified as a plain RateLimited with no retry-after, i.e. retried every second forever",
-)
 def test_contract_spend_limit_is_a_spend_limit() -> None:
     """A 429 with error_code contract_spend_limit_reached (an operator must act) is SpendLimitReached."""
     error = api_error(

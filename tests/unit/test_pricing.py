@@ -22,7 +22,8 @@ def test_dated_haiku_id_uses_the_haiku_row() -> None:
     price = price_for("claude-haiku-4-5-20251001")
     assert price == ModelPrice(
         input=row["input"], output=row["output"],
-        cache_write_5m=row["cache_write_5m"], cache_read=row["cache_read"],
+        cache_write_5m=row["cache_write_5m"], cache_write_1h=row["cache_write_1h"],
+        cache_read=row["cache_read"],
     )
     assert price.input == 1.0
     assert price.output == 5.0
@@ -35,7 +36,7 @@ def test_alias_and_dated_id_cost_the_same() -> None:
 
 def test_cost_usd_arithmetic() -> None:
     """Cost is the sum of each token kind times its per-million price."""
-    price = ModelPrice(input=1.0, output=5.0, cache_write_5m=1.25, cache_read=0.1)
+    price = ModelPrice(input=1.0, output=5.0, cache_write_5m=1.25, cache_write_1h=2.0, cache_read=0.1)
     usage = Usage(
         input_tokens=1_000_000,
         output_tokens=200_000,
@@ -75,8 +76,9 @@ def test_longest_prefix_wins(tmp_path: Path) -> None:
     """When several prefixes match, the longest (most specific) one is used."""
     table = {
         "models": [
-            {"prefix": "claude-x", "input": 1, "output": 2, "cache_write_5m": 3, "cache_read": 4},
-            {"prefix": "claude-x-large", "input": 10, "output": 20, "cache_write_5m": 30,
+            {"prefix": "claude-x", "input": 1, "output": 2, "cache_write_5m": 3, "cache_write_1h": 5,
+             "cache_read": 4},
+            {"prefix": "claude-x-large", "input": 10, "output": 20, "cache_write_5m": 30, "cache_write_1h": 50,
              "cache_read": 40},
         ]
     }
@@ -91,6 +93,6 @@ def test_every_table_row_is_complete() -> None:
     table = orjson.loads(PRICES_FILE.read_bytes())
     assert table["models"]
     for entry in table["models"]:
-        for key in ("input", "output", "cache_write_5m", "cache_read"):
+        for key in ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read"):
             assert isinstance(entry[key], int | float)
             assert entry[key] >= 0
