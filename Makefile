@@ -16,6 +16,7 @@ help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(BIN)/docmill: pyproject.toml
+	@deploy/install-prerequisites.sh without-prometheus
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "docmill needs Python 3.11 or newer")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -37,6 +38,7 @@ demo: install kafka-up  ## run the whole pipeline on the bundled sample invoices
 	KAFKA_PORT=$(KAFKA_PORT) deploy/demo.sh
 
 test: install  ## run every test (unit and integration against a real broker)
+	@deploy/install-prerequisites.sh with-prometheus
 	@KAFKA_PORT=$(TEST_KAFKA_PORT) $(KAFKA) up
 	@set -o pipefail; rc=0; \
 	DOCMILL_TEST_BOOTSTRAP=127.0.0.1:$(TEST_KAFKA_PORT) $(BIN)/python -m pytest $(PYTEST_ARGS) || rc=$$?; \

@@ -166,7 +166,7 @@ async def _docmill_under_quota(
     wall = time.perf_counter() - started
     stats = sim.stats()
     throughput = await output_throughput(kafka, [topics.results_topic, topics.dlq_topic])
-    return _quota_row(
+    row = _quota_row(
         f"docmill, {replicas} replica{'s' if replicas > 1 else ''}",
         documents,
         wall,
@@ -175,6 +175,14 @@ async def _docmill_under_quota(
         sim,
         steady=await _steady_rate(kafka, topics.results_topic, sim),
     )
+    # Nothing lost, nothing silently skipped: every document has an outcome.
+    outcomes = [
+        orjson.loads(r.value)["document_id"]
+        for t in (topics.results_topic, topics.dlq_topic)
+        for r in await read_all(kafka, t)
+    ]
+    row["outcomes"], row["unique_documents"] = len(outcomes), len(set(outcomes))
+    return row
 
 
 async def _steady_rate(kafka: KafkaSettings, topic: str, sim: SimProcess) -> float:
