@@ -36,8 +36,11 @@ def dashboard_queries() -> list[str]:
     """Every PromQL expression of the dashboard, with the variables set to 'all'."""
     dashboard = json.loads(DASHBOARD.read_text())
     exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
-    exprs += [v["definition"].replace("label_values(", "").split(",")[0]
-              for v in dashboard["templating"]["list"] if v["type"] == "query"]
+    exprs += [
+        v["definition"].replace("label_values(", "").split(",")[0]
+        for v in dashboard["templating"]["list"]
+        if v["type"] == "query"
+    ]
     return [e.replace("$replica", ".*").replace("$model", ".*") for e in exprs]
 
 
@@ -67,15 +70,21 @@ def prometheus(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(tmp_path / "alerts.yml")],
-        "scrape_configs": [{"job_name": "docmill", "file_sd_configs": [{"files": [str(targets)],
-                                                                        "refresh_interval": "1s"}]}],
+        "scrape_configs": [
+            {"job_name": "docmill", "file_sd_configs": [{"files": [str(targets)], "refresh_interval": "1s"}]}
+        ],
     }
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
     log = (tmp_path / "prometheus.log").open("wb")
     process = subprocess.Popen(
-        [binary, f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=log, stderr=log,
+        [
+            binary,
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=log,
+        stderr=log,
     )
     try:
         yield f"http://127.0.0.1:{port}", targets
@@ -105,7 +114,9 @@ def test_alert_rules_pass_promtool() -> None:
     promtool = shutil.which("promtool")
     if promtool is None:
         pytest.fail("`promtool` is missing: apt-get install prometheus (CI installs it)")
-    run = subprocess.run([promtool, "check", "rules", str(ALERTS)], capture_output=True, text=True, check=False)
+    run = subprocess.run(
+        [promtool, "check", "rules", str(ALERTS)], capture_output=True, text=True, check=False
+    )
     assert run.returncode == 0, run.stdout + run.stderr
 
 
@@ -121,8 +132,12 @@ def test_dashboard_has_datasource_replica_and_model_variables() -> None:
 
 
 async def test_every_dashboard_and_alert_query_returns_data(
-    prometheus: tuple[str, Path], monkeypatch: pytest.MonkeyPatch,
-    kafka: KafkaSettings, topics: TopicSettings, group_id: str, tmp_path: Path,
+    prometheus: tuple[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    kafka: KafkaSettings,
+    topics: TopicSettings,
+    group_id: str,
+    tmp_path: Path,
 ) -> None:
     """A replica processes a workload (with a 429 and a dead letter); every query has a series."""
     base, targets = prometheus
@@ -132,8 +147,9 @@ async def test_every_dashboard_and_alert_query_returns_data(
         monkeypatch.setenv("ANTHROPIC_BASE_URL", sim.base_url)
         sim.inject(429, count=1, retry_after=0.2)
         service = ConsumerService(
-            consumer_config(kafka, topics, group_id, [tmp_path], backend="claude",
-                            consumer={"max_in_flight": 4}),
+            consumer_config(
+                kafka, topics, group_id, [tmp_path], backend="claude", consumer={"max_in_flight": 4}
+            ),
             Metrics(),
         )
         running = asyncio.create_task(service.run())
@@ -159,8 +175,9 @@ async def test_every_dashboard_and_alert_query_returns_data(
 
                 await _until(scraped_enough, 60, "eight scrapes")
                 empty = [expr for expr in dashboard_queries() if not await _query(http, base, expr)]
-                empty += [f"{name}: {expr}" for name, expr in alert_queries()
-                          if not await _query(http, base, expr)]
+                empty += [
+                    f"{name}: {expr}" for name, expr in alert_queries() if not await _query(http, base, expr)
+                ]
                 rules = await _query(http, base, "ALERTS")
         finally:
             service.stop()

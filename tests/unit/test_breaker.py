@@ -6,7 +6,6 @@ import asyncio
 import heapq
 from collections import deque
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -21,8 +21,10 @@ def test_dated_haiku_id_uses_the_haiku_row() -> None:
     row = _row("claude-haiku-4-5")
     price = price_for("claude-haiku-4-5-20251001")
     assert price == ModelPrice(
-        input=row["input"], output=row["output"],
-        cache_write_5m=row["cache_write_5m"], cache_write_1h=row["cache_write_1h"],
+        input=row["input"],
+        output=row["output"],
+        cache_write_5m=row["cache_write_5m"],
+        cache_write_1h=row["cache_write_1h"],
         cache_read=row["cache_read"],
     )
     assert price.input == 1.0
@@ -76,10 +78,22 @@ def test_longest_prefix_wins(tmp_path: Path) -> None:
     """When several prefixes match, the longest (most specific) one is used."""
     table = {
         "models": [
-            {"prefix": "claude-x", "input": 1, "output": 2, "cache_write_5m": 3, "cache_write_1h": 5,
-             "cache_read": 4},
-            {"prefix": "claude-x-large", "input": 10, "output": 20, "cache_write_5m": 30, "cache_write_1h": 50,
-             "cache_read": 40},
+            {
+                "prefix": "claude-x",
+                "input": 1,
+                "output": 2,
+                "cache_write_5m": 3,
+                "cache_write_1h": 5,
+                "cache_read": 4,
+            },
+            {
+                "prefix": "claude-x-large",
+                "input": 10,
+                "output": 20,
+                "cache_write_5m": 30,
+                "cache_write_1h": 50,
+                "cache_read": 40,
+            },
         ]
     }
     prices = tmp_path / "prices.json"
