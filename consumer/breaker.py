@@ -56,6 +56,16 @@ class CircuitBreaker:
     def is_open(self) -> bool:
         return self.state is not BreakerState.CLOSED
 
+    @property
+    def outage_suspected(self) -> bool:
+        """Open, or most recent calls failed: a failure now says more about the API than the document.
+
+        Unlike opening, this needs no minimum of calls, so the very first
+        failures of an outage already spare the documents' retry budgets.
+        """
+        calls = len(self._outcomes)
+        return self.is_open or (calls > 0 and sum(self._outcomes) / calls >= self._failure_ratio)
+
     async def admit(self) -> bool:
         """Returns when a call may start: at once when closed, else as the next probe.
 

@@ -124,6 +124,7 @@ class RateLimiter:
         # response's header be corrected for calls sent after that request.
         self._spent = dict.fromkeys(BUCKETS, 0.0)
         self._paused_until = 0.0
+        self._probe_every: float | None = None  # set while the spend cap is reached
         self._turn = asyncio.Lock()  # first come, first served
         self.share = 1.0
 
@@ -143,6 +144,9 @@ class RateLimiter:
                 if wait <= 0:
                     break
                 await self._sleep(min(wait, _MAX_NAP))  # type: ignore[misc]
+            if self._probe_every is not None:
+                # Spend cap: this call is the probe; the next one waits a whole interval.
+                self._paused_until = self._clock() + self._probe_every
             for name, bucket in self.buckets.items():
                 bucket.take(need[name])
                 self._spent[name] += need[name]
@@ -164,6 +168,17 @@ class RateLimiter:
     def pause(self, seconds: float) -> None:
         """Stops every call of the replica for ``seconds`` (a 429's retry-after)."""
         self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+    def hold_for_spend_limit(self, probe_every: float) -> None:
+        """Admits one probe call per ``probe_every`` seconds until ``release_hold``."""
+        self._probe_every = probe_every
+        self.pause(probe_every)
+
+    def release_hold(self) -> None:
+        """A call succeeded: the spend cap is lifted, every waiting call may go."""
+        if self._probe_every is not None:
+            self._probe_every = None
+            self._paused_until = 0.0
 
     @property
     def paused_for(self) -> float:

@@ -81,6 +81,10 @@ class PartitionOffsets:
     def should_skip(self, offset: int) -> bool:
         return offset in self._skip
 
+    def accepts(self, offset: int) -> bool:
+        """Whether ``offset`` comes after every offset started so far."""
+        return self._next is None or offset >= self._next
+
     def start(self, offset: int) -> None:
         if self._next is not None and offset < self._next:
             raise ValueError(f"offset {offset} started after {self._next - 1}")

@@ -122,9 +122,10 @@ class RecordProcessor:
                     if self._backoff.gives_up(spent, time.monotonic() - retry_started, delay):
                         raise _FailedRecord(_Failure(error, attempt, first_failure_at)) from None
                 else:
-                    # "Wait", not "failed": the limiter or the breaker holds the
+                    # "Wait", not "failed": the limiter or the breaker also holds the
                     # next attempt; the budget restarts once the API is back.
-                    spent, retry_started, delay = 0, time.monotonic(), 0.0
+                    spent, retry_started = 0, time.monotonic()
+                    delay = self._backoff.delay(min(attempt, 8), error.retry_after)
                 log.warning(
                     "record.retry",
                     error_class=error.error_class,

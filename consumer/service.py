@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
+from aiokafka.errors import IllegalStateError, KafkaError
 
 from consumer.backends import build_extractor
 from consumer.backlog import Backlog
@@ -92,6 +92,7 @@ class ConsumerService:
         self._stopping = asyncio.Event()
         self._slot_freed = asyncio.Event()
         self._partitions: dict[TopicPartition, _Partition] = {}
+        self._held: set[TopicPartition] = set()  # checkpoint still loading, or being revoked
         self._in_flight = 0
         self._consumer: AIOKafkaConsumer | None = None
         self._checkpoint: Checkpoint | None = None
@@ -106,7 +107,9 @@ class ConsumerService:
         self.limiter = RateLimiter(
             rpm=extraction.rpm, itpm=extraction.itpm, otpm=extraction.otpm, metrics=self.metrics
         )
-        self.breaker = CircuitBreaker(metrics=self.metrics)
+        self.breaker = CircuitBreaker(
+            cooldown_seconds=extraction.breaker_cooldown_seconds, metrics=self.metrics
+        )
         self.health = HealthServer(
             self.metrics.registry,
             host=settings.metrics_host,
@@ -225,30 +228,23 @@ class ConsumerService:
         settings = self.config.consumer
         topic = self.config.topics.documents_topic
         drain_targets = await self._end_offsets(consumer) if drain else None
-        paused = False
         last_commit = last_share = time.monotonic()
         while not self._stopping.is_set():
             room = settings.max_in_flight - self._in_flight
             if room <= 0:
-                if not paused:
-                    consumer.pause(*consumer.assignment())
-                    paused = True
+                # Re-applied every time: partitions assigned since the last pause come unpaused.
+                consumer.pause(*consumer.assignment())
                 self._slot_freed.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._slot_freed.wait(), _FULL_POLL_SECONDS)
                 # Paused partitions return nothing, but the poll keeps us in the group.
-                await consumer.getmany(timeout_ms=0)
+                batches = await consumer.getmany(timeout_ms=0)
             else:
-                if paused:
-                    consumer.resume(*consumer.assignment())
-                    paused = False
+                ready = consumer.assignment() - self._held
+                if consumer.paused() & ready:
+                    consumer.resume(*(consumer.paused() & ready))
                 batches = await consumer.getmany(timeout_ms=_POLL_MS, max_records=room)
-                for tp, records in batches.items():
-                    partition = self._partitions.get(tp)
-                    if partition is None:
-                        continue  # revoked while the fetch was in the air
-                    for record in records:
-                        self._start(tp, partition, record, processor)
+            self._take(consumer, batches, processor)
             now = time.monotonic()
             if now - last_share >= _SHARE_INTERVAL_SECONDS:
                 last_share = now
@@ -260,10 +256,31 @@ class ConsumerService:
                     log.info("consumer.drained")
                     return
 
+    def _take(
+        self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[Any]], processor: RecordProcessor
+    ) -> None:
+        """Starts every fetched record; none is ever dropped.
+
+        A record of a partition that is not ready here (assigned a moment ago,
+        its checkpoint still loading) is sought back to, so it is fetched again
+        once the partition is ready, instead of being skipped over.
+        """
+        for tp, records in batches.items():
+            partition = self._partitions.get(tp)
+            if partition is None or tp in self._held:
+                with contextlib.suppress(IllegalStateError):
+                    consumer.seek(tp, records[0].offset)
+                continue
+            for record in records:
+                self._start(tp, partition, record, processor)
+
     def _start(
         self, tp: TopicPartition, partition: _Partition, record: Any, processor: RecordProcessor
     ) -> None:
         offsets = partition.offsets
+        if not offsets.accepts(record.offset):
+            log.warning("record.redelivered", partition=tp.partition, offset=record.offset)
+            return  # already started here: a fetch delivered it twice
         offsets.start(record.offset)
         if offsets.should_skip(record.offset):
             # A previous owner finished it (commit metadata): do not pay for it twice.
@@ -341,16 +358,32 @@ class ConsumerService:
 
     async def adopt(self, assigned: set[TopicPartition]) -> None:
         new = [tp for tp in assigned if tp not in self._partitions]
-        if new and self._checkpoint is not None:
-            for tp, offsets in (await self._checkpoint.restore(new)).items():
-                self._partitions[tp] = _Partition(offsets)
+        if new and self._checkpoint is not None and self._consumer is not None:
+            # Held (paused) until their checkpoints are read: a record started before
+            # would miss the list of offsets a previous owner already finished.
+            self._held.update(new)
+            self._consumer.pause(*new)
+            try:
+                for tp, offsets in (await self._checkpoint.restore(new)).items():
+                    self._partitions[tp] = _Partition(offsets)
+            finally:
+                self._held.difference_update(new)
         log.info("partitions.assigned", partitions=sorted(tp.partition for tp in assigned))
 
     async def release(self, revoked: set[TopicPartition]) -> None:
         """Lets revoked partitions' records finish (within the grace period), commits, forgets them."""
         mine = [tp for tp in revoked if tp in self._partitions]
-        await self._finish_in_flight(mine)
-        await self._commit()
+        # No new records from partitions on their way out (held: the loop must not
+        # resume them); the in-flight ones may finish.
+        self._held.update(mine)
+        if self._consumer is not None:
+            with contextlib.suppress(IllegalStateError):
+                self._consumer.pause(*mine)
+        try:
+            await self._finish_in_flight(mine)
+            await self._commit()
+        finally:
+            self._held.difference_update(mine)
         for tp in mine:
             del self._partitions[tp]
             # Another replica reports these now; a stale series here would double the lag.

@@ -151,6 +151,12 @@ class ExtractionSettings(_Settings):
     model: str = Field("claude-haiku-4-5", description="Claude model id.")
     max_output_tokens: int = Field(2048, ge=1, description="max_tokens of each extraction call.")
     request_timeout_seconds: float = Field(120.0, gt=0, description="Time limit of one API call.")
+    spend_limit_probe_seconds: float = Field(
+        60.0, gt=0, description="While the spend cap is reached, how often one call probes for it."
+    )
+    breaker_cooldown_seconds: float = Field(
+        5.0, gt=0, description="Circuit breaker: first pause before probing an API that fails."
+    )
     rpm: int = Field(0, ge=0, description="Organisation's API requests/minute (0 = learn from the API).")
     itpm: int = Field(0, ge=0, description="Organisation's input tokens/minute (0 = learn from the API).")
     otpm: int = Field(0, ge=0, description="Organisation's output tokens/minute (0 = learn from the API).")

@@ -509,9 +509,7 @@ class _Preparer:
                 raise _invalid(f"{path}: Input should be a valid dictionary")
             name = tool.get("name")
             if not isinstance(name, str) or not _TOOL_NAME_RE.match(name):
-                raise _invalid(
-                    f"{path}.name: String should match pattern '^[a-zA-Z0-9_-]{{1,128}}$'"
-                )
+                raise _invalid(f"{path}.name: String should match pattern '^[a-zA-Z0-9_-]{{1,128}}$'")
             tool_type = tool.get("type")
             # Server tools (e.g. "web_search_20250305") carry no input_schema.
             if tool_type in (None, "custom"):
@@ -520,8 +518,7 @@ class _Preparer:
                     raise _invalid(f"{path}.custom.input_schema: Field required")
                 if not isinstance(schema, dict) or schema.get("type") != "object":
                     raise _invalid(
-                        f"{path}.custom.input_schema: Input should be a JSON schema object "
-                        "with type 'object'"
+                        f"{path}.custom.input_schema: Input should be a JSON schema object with type 'object'"
                     )
             if name in names:
                 raise _invalid("tools: Tool names must be unique.")
@@ -648,8 +645,7 @@ class _Preparer:
         if not isinstance(content, list):
             raise _invalid(f"{path}.content: Input should be a string or list of blocks")
         return 4 + sum(
-            self._block(inner, f"{path}.content.{k}", nested=True)
-            for k, inner in enumerate(content)
+            self._block(inner, f"{path}.content.{k}", nested=True) for k, inner in enumerate(content)
         )
 
     def _image(self, block: dict[str, Any], path: str) -> int:
@@ -666,17 +662,14 @@ class _Preparer:
         media_type = source.get("media_type")
         if media_type not in IMAGE_MEDIA_TYPES:
             raise _invalid(
-                f"{spath}.media_type: Input should be 'image/jpeg', 'image/png', 'image/gif' "
-                "or 'image/webp'"
+                f"{spath}.media_type: Input should be 'image/jpeg', 'image/png', 'image/gif' or 'image/webp'"
             )
         try:
             raw = _b64decode(source.get("data"), f"{spath}.data")
         except ValueError as exc:
             raise _invalid(str(exc)) from None
         if len(raw) > MAX_IMAGE_BYTES:
-            raise _invalid(
-                f"{spath}: image exceeds 5 MB maximum: {len(raw)} bytes > {MAX_IMAGE_BYTES} bytes"
-            )
+            raise _invalid(f"{spath}: image exceeds 5 MB maximum: {len(raw)} bytes > {MAX_IMAGE_BYTES} bytes")
         sniffed = _sniff_image(raw)
         if sniffed is None:
             raise _invalid(f"{spath}.data: Could not process image")
@@ -715,9 +708,7 @@ class _Preparer:
             return _text_tokens(data)
         if kind == "base64":
             if source.get("media_type") != "application/pdf":
-                raise _invalid(
-                    f"{path}.source.base64.media_type: Input should be 'application/pdf'"
-                )
+                raise _invalid(f"{path}.source.base64.media_type: Input should be 'application/pdf'")
             data = source.get("data")
             if not isinstance(data, str):
                 raise _invalid(f"{path}.source.base64.data: Input should be a valid string")
@@ -741,9 +732,7 @@ class _Preparer:
         ):
             raise _invalid("temperature: Input should be a number between 0 and 1")
         stops = self.body.get("stop_sequences")
-        if stops is not None and (
-            not isinstance(stops, list) or not all(isinstance(s, str) for s in stops)
-        ):
+        if stops is not None and (not isinstance(stops, list) or not all(isinstance(s, str) for s in stops)):
             raise _invalid("stop_sequences: Input should be a list of strings")
         output_config = self.body.get("output_config")
         if output_config is not None:
@@ -753,9 +742,7 @@ class _Preparer:
                 or fmt.get("type") != "json_schema"
                 or not isinstance(fmt.get("schema"), dict)
             ):
-                raise _invalid(
-                    "output_config.format: expected {type: 'json_schema', schema: {...}}"
-                )
+                raise _invalid("output_config.format: expected {type: 'json_schema', schema: {...}}")
             if isinstance(fmt, dict):
                 self._segment(fmt, _json_tokens(fmt["schema"]), None)
 
@@ -909,9 +896,7 @@ def extract_invoice(text: str) -> dict[str, Any] | None:
     return {
         "invoice_number": found.get("invoice_number", "UNKNOWN").rstrip(".,;"),
         "vendor_name": found.get("vendor_name", "UNKNOWN"),
-        "invoice_date": _normalise_date(found["invoice_date"])
-        if "invoice_date" in found
-        else "UNKNOWN",
+        "invoice_date": _normalise_date(found["invoice_date"]) if "invoice_date" in found else "UNKNOWN",
         "currency": currency.upper(),
         "total_amount": total if total is not None else 0.0,
     }
@@ -1289,9 +1274,7 @@ class AnthropicSimulator:
         app.router.add_post("/_sim/inject", self._handle_admin_inject)
         # handler_cancellation: a client that gives up (timeout) cancels its handler, so
         # injected hangs do not pile up; short shutdown_timeout: stop() is prompt.
-        runner = web.AppRunner(
-            app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5
-        )
+        runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self._requested_port, backlog=2048)
         try:
@@ -1362,9 +1345,7 @@ class AnthropicSimulator:
             else:
                 self._fail_rates[status] = probability
 
-    def set_limits(
-        self, *, rpm: int | None = None, itpm: int | None = None, otpm: int | None = None
-    ) -> None:
+    def set_limits(self, *, rpm: int | None = None, itpm: int | None = None, otpm: int | None = None) -> None:
         """Change rate limits at runtime; changed buckets start full."""
         now = time.monotonic()
         with self._lock:
@@ -1419,9 +1400,7 @@ class AnthropicSimulator:
         snapshot. Raises :class:`TimeoutError` after ``timeout`` seconds."""
         with self._changed:
             if not self._changed.wait_for(lambda: predicate(self._stats), timeout=timeout):
-                raise TimeoutError(
-                    f"simulator condition not met within {timeout}s: {self._stats.to_json()}"
-                )
+                raise TimeoutError(f"simulator condition not met within {timeout}s: {self._stats.to_json()}")
             return self._stats.snapshot()
 
     def wait_for_requests(self, n: int, timeout: float = 10.0) -> SimStats:

@@ -88,9 +88,7 @@ def sim() -> Iterator[AnthropicSimulator]:
 
 
 def client_for(sim: AnthropicSimulator, **kwargs: Any) -> anthropic.AsyncAnthropic:
-    return anthropic.AsyncAnthropic(
-        base_url=sim.base_url, api_key="test-key", max_retries=0, **kwargs
-    )
+    return anthropic.AsyncAnthropic(base_url=sim.base_url, api_key="test-key", max_retries=0, **kwargs)
 
 
 def text_document(text: str = INVOICE_TEXT) -> dict[str, Any]:
@@ -302,9 +300,7 @@ async def test_missing_credentials_is_401(sim: AnthropicSimulator) -> None:
     """No x-api-key and no Bearer token → 401 authentication_error with a request-id
     and rate-limit headers; an x-api-key alone is accepted and recorded as such."""
     async with httpx2.AsyncClient(base_url=sim.base_url) as http:
-        denied = await http.post(
-            "/v1/messages", json=raw_body(), headers={"anthropic-version": "2023-06-01"}
-        )
+        denied = await http.post("/v1/messages", json=raw_body(), headers={"anthropic-version": "2023-06-01"})
         allowed = await http.post(
             "/v1/messages",
             json=raw_body(),
@@ -357,9 +353,7 @@ async def test_image_checks_media_type_and_dimensions(sim: AnthropicSimulator) -
     the latter with image_dimensions_too_large details."""
     async with client_for(sim) as client:
         with pytest.raises(anthropic.BadRequestError) as mismatch:
-            await extract(
-                client, [image_block(base64.b64encode(png_bytes()).decode(), "image/jpeg")]
-            )
+            await extract(client, [image_block(base64.b64encode(png_bytes()).decode(), "image/jpeg")])
         wide = base64.b64encode(png_bytes(8001, 1)).decode()
         with pytest.raises(anthropic.BadRequestError) as too_wide:
             await extract(client, [image_block(wide)])
@@ -546,9 +540,7 @@ async def test_usage_totals_and_bill(sim: AnthropicSimulator) -> None:
         assert totals.requests == len(mine)
         assert totals.input_tokens == sum(u.input_tokens for u in mine)
         assert totals.output_tokens == sum(u.output_tokens for u in mine)
-        assert totals.cache_creation_input_tokens == sum(
-            u.cache_creation_input_tokens or 0 for u in mine
-        )
+        assert totals.cache_creation_input_tokens == sum(u.cache_creation_input_tokens or 0 for u in mine)
         assert totals.cache_read_input_tokens == sum(u.cache_read_input_tokens or 0 for u in mine)
         expected_bill += (
             totals.input_tokens * rate["input"]
@@ -585,9 +577,7 @@ async def test_hundreds_of_concurrent_requests() -> None:
     with AnthropicSimulator(latency=0.2, jitter=0.05) as sim:
         async with client_for(sim) as client:
             started = time.monotonic()
-            replies = await asyncio.gather(
-                *(extract(client, [text_document()]) for _ in range(300))
-            )
+            replies = await asyncio.gather(*(extract(client, [text_document()]) for _ in range(300)))
             elapsed = time.monotonic() - started
         stats = sim.wait_for_requests(300, timeout=5)
     assert len(replies) == 300

@@ -37,8 +37,6 @@ from schemas.settings import ExtractionSettings
 
 log = structlog.get_logger("docmill.claude")
 
-# A spend cap is lifted by a person: probe for it rarely rather than hammer the API.
-SPEND_LIMIT_PROBE_SECONDS = 60.0
 _INITIAL_OUTPUT_ESTIMATE = 300.0
 
 SYSTEM_PROMPT = (
@@ -140,6 +138,7 @@ class ClaudeExtractor:
         cost = self._record_cost(message)
         self._limiter.observe_headers(raw.headers, permit)
         self._breaker.record_success()
+        self._limiter.release_hold()
         self._metrics.spend_limit_reached.set(0)
         self._output_estimate = 0.8 * self._output_estimate + 0.2 * usage.output_tokens
         return message, cost
@@ -164,13 +163,14 @@ class ClaudeExtractor:
         if isinstance(error, anthropic.APIStatusError):
             self._limiter.observe_headers(error.response.headers, permit)
         if isinstance(failure, SpendLimitReached):
-            self._limiter.pause(SPEND_LIMIT_PROBE_SECONDS)
+            # A spend cap is lifted by a person: probe for it rarely rather than hammer the API.
+            self._limiter.hold_for_spend_limit(self._settings.spend_limit_probe_seconds)
             self._metrics.spend_limit_reached.set(1)
             log.error(
                 "api.spend_limit_reached",
                 error=str(failure),
                 action="raise the spend limit in the Anthropic console; consumption is paused",
-                probe_in_seconds=SPEND_LIMIT_PROBE_SECONDS,
+                probe_in_seconds=self._settings.spend_limit_probe_seconds,
             )
             self._breaker.record_neutral()
         elif isinstance(failure, RateLimited):
@@ -178,7 +178,7 @@ class ClaudeExtractor:
             self._breaker.record_neutral()
         elif isinstance(failure, TransientError):
             self._breaker.record_failure()
-            if self._breaker.is_open:
+            if self._breaker.outage_suspected:
                 failure.consumes_budget = False  # an outage: wait for the API, keep the record
         else:
             self._breaker.record_neutral()

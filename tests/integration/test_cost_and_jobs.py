@@ -111,11 +111,33 @@ async def test_status_reports_exact_job_progress_and_wait_exits_by_outcome(
     row = next(line for line in after.stdout.splitlines() if line.count("│") > 5)
     cells = [cell.strip() for cell in row.split("│") if cell.strip()]
     assert cells[:5] == ["10", "10", "9", "1", "0"]  # documents, done, succeeded, dead-lettered, remaining
-    waited = _docmill(kafka, topics, "status", "--job", "job-status", "--group-id", group_id,
-                      "--wait", "--fail-on-dlq", "--interval", "0.2")
+    waited = _docmill(
+        kafka,
+        topics,
+        "status",
+        "--job",
+        "job-status",
+        "--group-id",
+        group_id,
+        "--wait",
+        "--fail-on-dlq",
+        "--interval",
+        "0.2",
+    )
     assert waited.returncode == 1
-    clean = _docmill(kafka, topics, "status", "--job", "job-other", "--group-id", group_id,
-                     "--wait", "--fail-on-dlq", "--interval", "0.2")
+    clean = _docmill(
+        kafka,
+        topics,
+        "status",
+        "--job",
+        "job-other",
+        "--group-id",
+        group_id,
+        "--wait",
+        "--fail-on-dlq",
+        "--interval",
+        "0.2",
+    )
     assert clean.returncode == 0
     unknown = _docmill(kafka, topics, "status", "--job", "no-such-job", "--group-id", group_id)
     assert unknown.returncode == 1

@@ -143,7 +143,7 @@ def test_produce_to_an_unreachable_broker_is_a_one_line_error(tmp_path: Path) ->
 async def test_topics_ensure_creates_missing_topics_and_reports_existing(
     kafka: KafkaSettings,
 ) -> None:
-    """The first run creates three topics with the asked partitions; the second reports them."""
+    """The first run creates the four topics (jobs with 1 partition); the second reports them."""
     suffix = uuid.uuid4().hex[:8]
     flags = [
         "--documents-topic",
@@ -152,13 +152,16 @@ async def test_topics_ensure_creates_missing_topics_and_reports_existing(
         f"t.{suffix}.r",
         "--dlq-topic",
         f"t.{suffix}.q",
+        "--jobs-topic",
+        f"t.{suffix}.j",
     ]
 
     first = _run(kafka, "topics", "ensure", "--partitions", "4", *flags)
     second = _run(kafka, "topics", "ensure", "--partitions", "4", *flags)
 
     assert first.returncode == 0, first.stderr
-    assert first.stdout.count("created") == 3
+    assert first.stdout.count("created") == 4
     assert second.returncode == 0
-    assert second.stdout.count("exists") == 3
+    assert second.stdout.count("exists") == 4
     assert await partitions_of(kafka, f"t.{suffix}.d") == [0, 1, 2, 3]
+    assert await partitions_of(kafka, f"t.{suffix}.j") == [0]

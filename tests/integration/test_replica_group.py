@@ -21,15 +21,17 @@ from tests.kafka_tools import read_all
 pytestmark = pytest.mark.integration
 
 
+# 2 in flight keeps every replica at its bound, so rebalances land while partitions are paused.
+@pytest.mark.parametrize("in_flight", [16, 2])
 async def test_group_survives_a_kill_and_a_join_without_losing_or_skipping(
-    kafka: KafkaSettings, topics: TopicSettings, group_id: str, tmp_path: Path
+    in_flight: int, kafka: KafkaSettings, topics: TopicSettings, group_id: str, tmp_path: Path
 ) -> None:
     """3 replicas share a rate-limited API; SIGKILL one and add one mid-run; every document ends once."""
     ids = await _publish_invoices(kafka, topics, tmp_path, 300)
     log = tmp_path / "replicas.log"
     # 1,200 requests/min shared by the whole group, answered in ~0.2 s.
     with AnthropicSimulator(rpm=1200, latency=0.2) as sim:
-        limits = ("--rpm", "1200", "--max-in-flight", "16")
+        limits = ("--rpm", "1200", "--max-in-flight", str(in_flight))
         replicas = [_start_consumer(kafka, topics, group_id, tmp_path, sim, log, *limits) for _ in range(3)]
         try:
 

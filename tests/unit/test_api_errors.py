@@ -75,9 +75,7 @@ def test_rate_limit_carries_retry_after_seconds() -> None:
 
 def test_rate_limit_prefers_retry_after_ms() -> None:
     """retry-after-ms is more precise than retry-after and wins when both are sent."""
-    fate = classify_api_error(
-        _status_error(429, headers={"retry-after-ms": "1500", "retry-after": "2"})
-    )
+    fate = classify_api_error(_status_error(429, headers={"retry-after-ms": "1500", "retry-after": "2"}))
     assert isinstance(fate, RateLimited)
     assert fate.retry_after == 1.5
 
@@ -172,9 +170,7 @@ async def test_classifies_what_the_client_really_raises() -> None:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     host, port = runner.addresses[0][:2]
-    client = anthropic.AsyncAnthropic(
-        api_key="test-key", base_url=f"http://{host}:{port}", max_retries=0
-    )
+    client = anthropic.AsyncAnthropic(api_key="test-key", base_url=f"http://{host}:{port}", max_retries=0)
     try:
         with pytest.raises(anthropic.RateLimitError) as caught:
             await client.messages.create(

@@ -91,9 +91,7 @@ async def test_root_given_through_a_symlink_still_allows_its_files(tree: Tree, t
         await fetcher.close()
 
 
-async def test_symlink_inside_root_to_file_inside_root_is_allowed(
-    file_fetcher: Fetcher, tree: Tree
-) -> None:
+async def test_symlink_inside_root_to_file_inside_root_is_allowed(file_fetcher: Fetcher, tree: Tree) -> None:
     """A symlink whose target is also inside the root is read normally."""
     (tree.root / "alias.txt").symlink_to(tree.root / "sub" / "nested.txt")
     assert await file_fetcher.fetch((tree.root / "alias.txt").as_uri()) == b"nested"
@@ -101,8 +99,12 @@ async def test_symlink_inside_root_to_file_inside_root_is_allowed(
 
 @pytest.mark.parametrize(
     "relative",
-    ["../outside/secret.txt", "sub/../../outside/secret.txt", "%2e%2e/outside/secret.txt",
-     "%2E%2E%2Foutside%2Fsecret.txt"],
+    [
+        "../outside/secret.txt",
+        "sub/../../outside/secret.txt",
+        "%2e%2e/outside/secret.txt",
+        "%2E%2E%2Foutside%2Fsecret.txt",
+    ],
 )
 async def test_dotdot_escape_is_refused(file_fetcher: Fetcher, tree: Tree, relative: str) -> None:
     """'..' segments, literal or percent-encoded, cannot climb out of the root."""
@@ -123,9 +125,7 @@ async def test_absolute_path_outside_is_refused(file_fetcher: Fetcher, tree: Tre
         await file_fetcher.fetch(tree.secret.as_uri())
 
 
-async def test_sibling_folder_sharing_a_prefix_is_refused(
-    file_fetcher: Fetcher, tree: Tree
-) -> None:
+async def test_sibling_folder_sharing_a_prefix_is_refused(file_fetcher: Fetcher, tree: Tree) -> None:
     """A folder named like the root plus a suffix (root-evil) is not inside the root."""
     evil = tree.root.parent / (tree.root.name + "-evil")
     evil.mkdir()
@@ -141,9 +141,7 @@ async def test_symlink_inside_root_to_outside_is_refused(file_fetcher: Fetcher, 
         await file_fetcher.fetch((tree.root / "link.txt").as_uri())
 
 
-async def test_symlinked_parent_folder_to_outside_is_refused(
-    file_fetcher: Fetcher, tree: Tree
-) -> None:
+async def test_symlinked_parent_folder_to_outside_is_refused(file_fetcher: Fetcher, tree: Tree) -> None:
     """A folder symlink in the root that points outside it cannot be read through."""
     (tree.root / "escape").symlink_to(tree.outside, target_is_directory=True)
     with pytest.raises(PathOutsideAllowedRoots):
@@ -557,9 +555,7 @@ async def test_redirect_loop_fails(remote: Fetcher, server: LocalServer) -> None
         await remote.fetch(f"{server.base}/loop")
 
 
-async def test_redirect_to_file_uri_is_refused(
-    remote: Fetcher, server: LocalServer, tmp_path: Path
-) -> None:
+async def test_redirect_to_file_uri_is_refused(remote: Fetcher, server: LocalServer, tmp_path: Path) -> None:
     """A redirect to file:// cannot turn a remote reference into a local read."""
     (tmp_path / "local.txt").write_bytes(b"local")
 
@@ -610,4 +606,3 @@ async def test_connection_refused_is_unavailable(remote: Fetcher) -> None:
     """A port nobody listens on is FetchUnavailable (retryable), not an OSError."""
     with pytest.raises(FetchUnavailable):
         await remote.fetch(f"http://127.0.0.1:{_closed_port()}/x")
-

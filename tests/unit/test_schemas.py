@@ -41,8 +41,13 @@ def test_generated_schemas_are_valid_and_versioned() -> None:
 
 def test_document_ref_json_validates_against_generated_schema() -> None:
     """A DocumentRef's JSON passes the generated document_ref schema non-Python producers use."""
-    ref = DocumentRef(document_id="d-1", uri="https://x.example/a.pdf", schema="invoice",
-                      attributes={"k": "v"}, submitted_at=datetime(2026, 1, 15, tzinfo=UTC))
+    ref = DocumentRef(
+        document_id="d-1",
+        uri="https://x.example/a.pdf",
+        schema="invoice",
+        attributes={"k": "v"},
+        submitted_at=datetime(2026, 1, 15, tzinfo=UTC),
+    )
     schema = orjson.loads(render_all()["document_ref.schema.json"])
     errors = list(Draft202012Validator(schema).iter_errors(orjson.loads(ref.to_json())))
     assert errors == []
@@ -86,7 +91,11 @@ def test_invoice_schema_is_available() -> None:
     schema = load_schema("invoice")
     assert schema is not None
     assert schema.required_fields == [
-        "invoice_number", "vendor_name", "invoice_date", "currency", "total_amount"
+        "invoice_number",
+        "vendor_name",
+        "invoice_date",
+        "currency",
+        "total_amount",
     ]
     assert load_schema("no-such-schema") is None
 

@@ -31,8 +31,18 @@ def folder(tmp_path: Path) -> Path:
     (root / "b-sub" / "deeper").mkdir(parents=True)
     (root / "a-sub").mkdir()
     (root / ".git").mkdir()
-    for name in ["z.pdf", "a.pdf", "m.txt", ".DS_Store", "b-sub/2.pdf", "b-sub/1.pdf",
-                 "b-sub/deeper/x.png", "b-sub/.hidden.pdf", "a-sub/only.pdf", ".git/config"]:
+    for name in [
+        "z.pdf",
+        "a.pdf",
+        "m.txt",
+        ".DS_Store",
+        "b-sub/2.pdf",
+        "b-sub/1.pdf",
+        "b-sub/deeper/x.png",
+        "b-sub/.hidden.pdf",
+        "a-sub/only.pdf",
+        ".git/config",
+    ]:
         (root / name).write_bytes(b"%PDF-1.4")
     return root
 
@@ -45,7 +55,13 @@ def test_folder_is_walked_recursively_sorted_without_hidden(folder: Path) -> Non
     refs = _refs(list(refs_from_sources([str(folder)], DEFAULTS)))
     paths = [Path(ref.uri.removeprefix("file://")).relative_to(folder).as_posix() for ref in refs]
     assert paths == [
-        "a.pdf", "m.txt", "z.pdf", "a-sub/only.pdf", "b-sub/1.pdf", "b-sub/2.pdf", "b-sub/deeper/x.png"
+        "a.pdf",
+        "m.txt",
+        "z.pdf",
+        "a-sub/only.pdf",
+        "b-sub/1.pdf",
+        "b-sub/2.pdf",
+        "b-sub/deeper/x.png",
     ]
 
 
@@ -112,17 +128,14 @@ def test_ids_are_stable_across_calls(folder: Path) -> None:
     assert len(set(first)) == len(first)
 
 
-def test_same_file_named_differently_gets_the_same_id(
-    folder: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_same_file_named_differently_gets_the_same_id(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A file named directly, relatively, via '..' or through its folder has one id."""
     monkeypatch.chdir(folder / "b-sub")
     direct = _refs(list(refs_from_sources([str(folder / "a.pdf")], DEFAULTS)))[0]
     relative = _refs(list(refs_from_sources(["../a.pdf"], DEFAULTS)))[0]
     dotted = _refs(list(refs_from_sources([str(folder / "a-sub" / ".." / "a.pdf")], DEFAULTS)))[0]
     via_folder = next(
-        ref for ref in _refs(list(refs_from_sources([str(folder)], DEFAULTS)))
-        if ref.uri.endswith("/a.pdf")
+        ref for ref in _refs(list(refs_from_sources([str(folder)], DEFAULTS))) if ref.uri.endswith("/a.pdf")
     )
     assert direct.document_id == relative.document_id == dotted.document_id == via_folder.document_id
     assert direct.uri == relative.uri
@@ -219,9 +232,7 @@ def test_csv_row_without_uri_names_its_line(tmp_path: Path) -> None:
 def test_malformed_json_line_names_file_and_line(tmp_path: Path) -> None:
     """A line that is not JSON, or not an object, is a SourceError naming file:line."""
     manifest = tmp_path / "m.jsonl"
-    manifest.write_text(
-        '{"uri": "https://x.example/a.pdf"}\n{"uri": broken\n["a", "b"]\n', encoding="utf-8"
-    )
+    manifest.write_text('{"uri": "https://x.example/a.pdf"}\n{"uri": broken\n["a", "b"]\n', encoding="utf-8")
     errors = _errors(list(refs_from_manifest(manifest, DEFAULTS)))
     assert [error.source for error in errors] == [f"{manifest}:2", f"{manifest}:3"]
     assert "not valid JSON" in errors[0].reason

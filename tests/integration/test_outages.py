@@ -1,0 +1,132 @@
+"""Outages and a spent budget slow the consumer down; they never flood the dead-letter topic."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from consumer.service import ConsumerService
+from schemas.metrics import Metrics
+from schemas.settings import KafkaSettings, TopicSettings
+from tests.anthropic_sim import AnthropicSimulator
+from tests.documents import invoice_text
+from tests.integration.test_pipeline import _ref, _write
+from tests.kafka_tools import consumer_config, publish_refs, read_all
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def sim(monkeypatch: pytest.MonkeyPatch) -> Any:
+    with AnthropicSimulator(latency=0.05) as simulator:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-0123456789")
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", simulator.base_url)
+        yield simulator
+
+
+async def _publish(kafka: KafkaSettings, topics: TopicSettings, root: Path, count: int) -> None:
+    refs = [_ref(f"d{i}", _write(root, f"d{i}.txt", invoice_text(f"N-{i}"))) for i in range(count)]
+    await publish_refs(kafka, topics.documents_topic, refs)
+
+
+async def _until(predicate: Any, timeout: float) -> None:
+    async with asyncio.timeout(timeout):
+        while not await predicate():
+            await asyncio.sleep(0.2)
+
+
+async def test_an_outage_leaves_documents_waiting_not_dead_lettered(
+    sim: Any, kafka: KafkaSettings, topics: TopicSettings, group_id: str, tmp_path: Path
+) -> None:
+    """Every call fails with 529 for a while: the breaker opens, nothing is dead-lettered, all finish."""
+    await _publish(kafka, topics, tmp_path, 30)
+    sim.fail_rate(529, 1.0)
+    service = ConsumerService(
+        consumer_config(
+            kafka,
+            topics,
+            group_id,
+            [tmp_path],
+            backend="claude",
+            # Without the breaker, two failed attempts would dead-letter a document.
+            consumer={"max_attempts": 2, "max_in_flight": 8},
+            extraction={"breaker_cooldown_seconds": 0.5},
+        ),
+        Metrics(),
+    )
+    running = asyncio.create_task(service.run())
+    try:
+
+        async def breaker_open() -> bool:
+            return service.metrics.registry.get_sample_value("docmill_circuit_breaker_state") == 1
+
+        await _until(breaker_open, 30)
+        calls_when_opened = sim.stats.total_requests
+        await asyncio.sleep(3)  # the outage goes on: the breaker only lets probes through
+        probes = sim.stats.total_requests - calls_when_opened
+        assert probes <= 6
+        assert await read_all(kafka, topics.dlq_topic) == []
+
+        sim.fail_rate(529, 0.0)  # the API recovers
+
+        async def all_done() -> bool:
+            return len(await read_all(kafka, topics.results_topic)) >= 30
+
+        await _until(all_done, 60)
+    finally:
+        service.stop()
+        await asyncio.wait_for(running, 60)
+    assert await read_all(kafka, topics.dlq_topic) == []
+    assert service.metrics.registry.get_sample_value("docmill_circuit_breaker_state") == 0
+
+
+async def test_spend_limit_pauses_consumption_raises_a_metric_and_dead_letters_nothing(
+    sim: Any,
+    kafka: KafkaSettings,
+    topics: TopicSettings,
+    group_id: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A spend-capped 429 pauses calls, sets docmill_spend_limit_reached, and documents wait."""
+    await _publish(kafka, topics, tmp_path, 10)
+    sim.spend_limit_reached = True
+    service = ConsumerService(
+        consumer_config(
+            kafka,
+            topics,
+            group_id,
+            [tmp_path],
+            backend="claude",
+            consumer={"max_attempts": 1},
+            extraction={"spend_limit_probe_seconds": 1.0},
+        ),
+        Metrics(),
+    )
+    running = asyncio.create_task(service.run())
+    try:
+
+        async def capped() -> bool:
+            return service.metrics.registry.get_sample_value("docmill_spend_limit_reached") == 1
+
+        await _until(capped, 30)
+        first = sim.stats.total_requests
+        await asyncio.sleep(2.5)
+        assert sim.stats.total_requests - first <= 4  # a probe a second, not a stampede
+        assert await read_all(kafka, topics.dlq_topic) == []
+
+        sim.spend_limit_reached = False  # an operator raised the limit
+
+        async def all_done() -> bool:
+            return len(await read_all(kafka, topics.results_topic)) >= 10
+
+        await _until(all_done, 60)
+    finally:
+        service.stop()
+        await asyncio.wait_for(running, 60)
+    assert service.metrics.registry.get_sample_value("docmill_spend_limit_reached") == 0
+    assert await read_all(kafka, topics.dlq_topic) == []
+    assert "api.spend_limit_reached" in capsys.readouterr().out
