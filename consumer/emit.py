@@ -40,7 +40,9 @@ def dead_letter_headers(
         Header.SOURCE_TIMESTAMP: str(letter.source.timestamp_ms or ""),
         Header.CONSUMER_ID: letter.consumer_id,
     }
-    if letter.job_id:
+    # The original headers are kept verbatim (a replay re-publishes them); the job
+    # header is added only when the producer did not set one.
+    if letter.job_id and all(name != Header.JOB_ID for name, _ in original_headers):
         ours[Header.JOB_ID] = letter.job_id
     kept = [(name, value) for name, value in original_headers if name not in ours]
     return kept + [(name, value.encode()) for name, value in ours.items()]

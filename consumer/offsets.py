@@ -81,6 +81,17 @@ class PartitionOffsets:
     def should_skip(self, offset: int) -> bool:
         return offset in self._skip
 
+    def advance_to(self, position: int) -> None:
+        """Nothing in flight and the consumer has read up to ``position``: everything below is done.
+
+        The offsets in between were not records (transaction markers), or were
+        records already finished here.
+        """
+        if self.in_flight == 0 and (self._next is None or position > self._next):
+            self._pending.clear()
+            self._done.clear()
+            self._next = position
+
     def accepts(self, offset: int) -> bool:
         """Whether ``offset`` comes after every offset started so far."""
         return self._next is None or offset >= self._next

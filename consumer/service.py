@@ -189,9 +189,13 @@ class ConsumerService:
                 max_in_flight=config.consumer.max_in_flight,
                 metrics_port=self.health.port,
             )
-            await self._loop(consumer, processor, backlog, drain)
-            await self._finish_in_flight(list(self._partitions))
-            await self._commit()
+            try:
+                await self._loop(consumer, processor, backlog, drain)
+                await self._finish_in_flight(list(self._partitions))
+                await self._commit()
+            finally:
+                # Cancelled or failed: no record task may outlive the replica.
+                await self._cancel_in_flight()
         log.info("consumer.stopped")
 
     def _build_consumer(self) -> AIOKafkaConsumer:
@@ -312,10 +316,16 @@ class ConsumerService:
         task.add_done_callback(finished)
 
     async def _commit(self) -> None:
-        if self._consumer is not None and self._checkpoint is not None:
-            await self._checkpoint.commit(
-                self._consumer, {tp: p.offsets for tp, p in self._partitions.items()}
-            )
+        if self._consumer is None or self._checkpoint is None:
+            return
+        for tp, partition in self._partitions.items():
+            if partition.offsets.in_flight == 0 and tp not in self._held:
+                # Transaction markers (e.g. from `docmill dlq replay`) take offsets but are
+                # never delivered: an idle partition commits the consumer's position, past them.
+                with contextlib.suppress(IllegalStateError, TimeoutError):
+                    position = await asyncio.wait_for(self._consumer.position(tp), 1.0)
+                    partition.offsets.advance_to(position)
+        await self._checkpoint.commit(self._consumer, {tp: p.offsets for tp, p in self._partitions.items()})
 
     async def _update_share(self, consumer: AIOKafkaConsumer, backlog: Backlog, topic: str) -> None:
         """Sizes this replica's part of the API quota by its part of the group's backlog."""
@@ -393,6 +403,12 @@ class ConsumerService:
         if self._checkpoint is not None:
             self._checkpoint.forget(mine)
         log.info("partitions.revoked", partitions=sorted(tp.partition for tp in revoked))
+
+    async def _cancel_in_flight(self) -> None:
+        tasks = {task for partition in self._partitions.values() for task in partition.tasks}
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _finish_in_flight(self, tps: list[TopicPartition]) -> None:
         tasks = {task for tp in tps if tp in self._partitions for task in self._partitions[tp].tasks}

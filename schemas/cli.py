@@ -26,6 +26,7 @@ SUBCOMMANDS = {
     "topics": "producer.cli:topics",
     "consume": "consumer.cli:consume",
     "status": "producer.cli:status",
+    "dlq": "producer.dlq_cli:dlq",
 }
 
 S = TypeVar("S", bound=BaseSettings)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from schemas.settings import KafkaSettings, TopicSettings
-from tests.anthropic_sim import AnthropicSimulator
+from tests.anthropic_sim import AnthropicSimulator, ApiError
 from tests.documents import invoice_text
 from tests.integration.test_pipeline import _ref, _write
 from tests.kafka_tools import consumer_config, drain, publish_refs, read_values
@@ -56,22 +56,39 @@ async def test_transient_statuses_are_retried_until_success(
     assert retries == 2
 
 
-async def test_persistent_outage_dead_letters_as_retryable_after_the_attempt_budget(
+async def test_a_document_that_always_fails_while_others_succeed_is_dead_lettered_as_retryable(
     sim: Any, kafka: KafkaSettings, topics: TopicSettings, group_id: str, tmp_path: Path
 ) -> None:
-    """A record whose every attempt gets 529 ends as a retryable dead letter after max_attempts."""
-    await _one_document(kafka, topics, tmp_path)
-    sim.inject(529, count=100)
+    """A poison document (500 on every attempt, the API otherwise healthy) ends after its budget."""
+    refs = [_ref(f"ok-{i}", _write(tmp_path, f"ok-{i}.txt", invoice_text(f"OK-{i}"))) for i in range(15)]
+    refs.append(_ref("poison", _write(tmp_path, "poison.txt", invoice_text("POISON"))))
+    await publish_refs(kafka, topics.documents_topic, refs)
+    healthy = sim.responder
+
+    def poisoned(body: dict[str, Any]) -> dict[str, Any]:
+        if "POISON" in str(body["messages"]):
+            raise ApiError(500, "internal error on this document")
+        return healthy(body)
+
+    sim.responder = poisoned
 
     await drain(
-        consumer_config(kafka, topics, group_id, [tmp_path], backend="claude", consumer={"max_attempts": 3})
+        consumer_config(
+            kafka,
+            topics,
+            group_id,
+            [tmp_path],
+            backend="claude",
+            consumer={"max_attempts": 3, "max_in_flight": 1},
+        )
     )
 
     letters = await read_values(kafka, topics.dlq_topic)
-    assert [(d["error_class"], d["retryable"], d["attempts"]) for d in letters] == [
-        ("ApiUnavailable", True, 3)
+    assert [(d["document_id"], d["error_class"], d["retryable"]) for d in letters] == [
+        ("poison", "ApiUnavailable", True)
     ]
-    assert sim.stats.status(529) == 3
+    assert letters[0]["attempts"] >= 3
+    assert len(await read_values(kafka, topics.results_topic)) == 15
 
 
 async def test_api_400_is_dead_lettered_at_once(
