@@ -12,6 +12,7 @@ from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 
 from consumer.errors import (
+    ContentTypeMismatch,
     CorruptDocument,
     DocumentTooLarge,
     EmptyDocument,
@@ -137,3 +138,26 @@ def _inspect_image(data: bytes) -> Document:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise CorruptDocument(f"image cannot be decoded: {error}") from None
     return Document(data=data, media_type=media_type, width=width, height=height)
+
+
+# Declared types that say nothing about the bytes.
+_GENERIC_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream", "application/unknown"})
+_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "application/x-pdf": "application/pdf"}
+
+
+def check_declared_type(document: Document, declared: str | None) -> None:
+    """Refuses a document whose declared type (reference or HTTP header) the bytes contradict.
+
+    The bytes decide what a document is; a contradiction means a mislabelled
+    upload or a disguised file, which is worth an operator's look rather than
+    a guess.
+    """
+    if declared is None:
+        return
+    media_type = declared.split(";", 1)[0].strip().lower()
+    media_type = _ALIASES.get(media_type, media_type)
+    if media_type in _GENERIC_TYPES or media_type == document.media_type:
+        return
+    if document.media_type == "text/plain" and media_type.startswith("text/"):
+        return
+    raise ContentTypeMismatch(f"declared {media_type} but the bytes are {document.media_type}")

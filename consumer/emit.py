@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -11,15 +12,34 @@ from schemas.messages import DeadLetter, ExtractionResult
 from schemas.settings import KafkaSettings
 from schemas.topics import Header
 
+# Values up to this size travel verbatim in their dead letter (base64 grows them by a
+# third; the dead-letter topic is created to accept 32 MB messages).
+MAX_VERBATIM_BYTES = 16 * 1024 * 1024
+# What is kept of a larger value, or of any value when the cluster refuses the letter.
+TRUNCATED_BYTES = 64 * 1024
 
-def original_value_fields(value: bytes | None) -> dict[str, Any]:
-    """A record's value kept verbatim: UTF-8 text when it decodes, else base64."""
+
+def original_value_fields(value: bytes | None, limit: int = MAX_VERBATIM_BYTES) -> dict[str, Any]:
+    """A record's value kept verbatim (UTF-8 text when it decodes, else base64), with size and hash."""
     if value is None:
         return {"original_value": None}
+    fields: dict[str, Any] = {
+        "original_size": len(value),
+        "original_sha256": hashlib.sha256(value).hexdigest(),
+    }
+    if len(value) > limit:
+        kept = value[:TRUNCATED_BYTES]
+        return {
+            **fields,
+            "original_value": base64.standard_b64encode(kept).decode("ascii"),
+            "original_encoding": "base64",
+            "original_truncated": True,
+        }
     try:
-        return {"original_value": value.decode("utf-8"), "original_encoding": "utf-8"}
+        return {**fields, "original_value": value.decode("utf-8"), "original_encoding": "utf-8"}
     except UnicodeDecodeError:
         return {
+            **fields,
             "original_value": base64.standard_b64encode(value).decode("ascii"),
             "original_encoding": "base64",
         }
@@ -63,8 +83,8 @@ class Emitter:
             # Results are small and many records finish together: large batches
             # keep the per-partition request pipeline from becoming the bottleneck.
             max_batch_size=512 * 1024,
-            # Large enough for a dead letter that preserves a 1 MB original value.
-            max_request_size=4 * 1024 * 1024,
+            # Large enough for a dead letter that preserves a big original value verbatim.
+            max_request_size=34 * 1024 * 1024,
         )
 
     async def start(self) -> None:

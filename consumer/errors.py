@@ -106,6 +106,10 @@ class DocumentTooLarge(PermanentError):
     """The document exceeds a limit of the API or of docmill (bytes, pages or pixels)."""
 
 
+class ContentTypeMismatch(PermanentError):
+    """The declared content type (reference or HTTP header) contradicts the bytes."""
+
+
 class UnsupportedByBackend(PermanentError):
     """The configured backend cannot read this kind of document (e.g. an image with `local`)."""
 
@@ -147,6 +151,10 @@ class ApiTimeout(TransientError):
 
 class ApiConnectionFailed(TransientError):
     """The API could not be reached."""
+
+
+class PublishRejected(PermanentError):
+    """Kafka refused to store the outcome for good (e.g. larger than the topic accepts)."""
 
 
 class KafkaUnavailable(TransientError):

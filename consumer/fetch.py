@@ -103,9 +103,14 @@ class Fetcher:
             await self._session.close()
 
     async def fetch(self, uri: str) -> bytes:
+        data, _ = await self.fetch_declared(uri)
+        return data
+
+    async def fetch_declared(self, uri: str) -> tuple[bytes, str | None]:
+        """The bytes, and the type the server declared for them (None for files)."""
         scheme = urlsplit(uri).scheme.lower()
         if scheme == "file":
-            return await self._fetch_file(uri)
+            return await self._fetch_file(uri), None
         if scheme == "https" or (scheme == "http" and self._settings.allow_http):
             return await self._fetch_remote(uri)
         if scheme == "http":
@@ -190,7 +195,7 @@ class Fetcher:
         if not self._settings.allow_private_addresses and _is_forbidden(host):
             raise ForbiddenAddress(f"{host} is a private or reserved address")
 
-    async def _fetch_remote(self, uri: str) -> bytes:
+    async def _fetch_remote(self, uri: str) -> tuple[bytes, str | None]:
         url = uri
         limit = self._settings.max_document_bytes
         try:
@@ -206,7 +211,7 @@ class Fetcher:
                             raise UnsupportedUriScheme(f"redirect to unsupported URI {url}")
                         continue
                     _raise_for_status(url, response.status)
-                    return await _read_capped(url, response, limit)
+                    return await _read_capped(url, response, limit), response.headers.get("Content-Type")
             raise FetchFailed(f"more than {MAX_REDIRECTS} redirects from {uri}")
         except TimeoutError:
             raise FetchUnavailable(f"{url} timed out") from None

@@ -17,12 +17,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from consumer.backends.base import Extraction, Extractor
-from consumer.document import Document, inspect_document
-from consumer.emit import Emitter, original_value_fields
-from consumer.errors import ProcessingError, TransientError, UnknownExtractionSchema
+from consumer.document import Document, check_declared_type, inspect_document
+from consumer.emit import MAX_VERBATIM_BYTES, Emitter, original_value_fields
+from consumer.errors import ProcessingError, PublishRejected, TransientError, UnknownExtractionSchema
 from consumer.fetch import Fetcher
 from consumer.intake import decode_document_ref
 from consumer.retry import Backoff
@@ -109,7 +109,7 @@ class RecordProcessor:
         while True:
             attempt += 1
             try:
-                document = await self._load(ref.uri)
+                document = await self._load(ref)
                 return await self._extractor.extract(document, schema), attempt
             except TransientError as error:
                 first_failure_at = first_failure_at or datetime.now(UTC)
@@ -137,11 +137,15 @@ class RecordProcessor:
             except ProcessingError as error:
                 raise _FailedRecord(_Failure(error, attempt, first_failure_at or datetime.now(UTC))) from None
 
-    async def _load(self, uri: str) -> Document:
-        data = await self._fetcher.fetch(uri)
+    async def _load(self, ref: DocumentRef) -> Document:
+        data, served_as = await self._fetcher.fetch_declared(ref.uri)
         if len(data) > _THREAD_INSPECT_BYTES:
-            return await asyncio.to_thread(inspect_document, data)
-        return inspect_document(data)
+            document = await asyncio.to_thread(inspect_document, data)
+        else:
+            document = inspect_document(data)
+        check_declared_type(document, ref.content_type)
+        check_declared_type(document, served_as)
+        return document
 
     async def _publish_result(
         self,
@@ -185,22 +189,32 @@ class RecordProcessor:
         self, record: Any, ref: DocumentRef | None, failure: _Failure, source: SourcePosition
     ) -> None:
         error = failure.error
-        letter = DeadLetter(
-            document_id=ref.document_id if ref else _key_text(record.key),
-            job_id=ref.job_id if ref else None,
-            original_key=_key_text(record.key),
-            error_class=error.error_class,
-            error_message=str(error),
-            retryable=error.retryable,
-            attempts=failure.attempts,
-            first_failure_at=failure.first_failure_at,
-            last_failure_at=datetime.now(UTC),
-            consumer_id=self._consumer_id,
-            source=source,
-            **original_value_fields(record.value),
-        )
+
+        def letter_keeping(limit: int) -> DeadLetter:
+            return DeadLetter(
+                document_id=ref.document_id if ref else _key_text(record.key),
+                job_id=ref.job_id if ref else None,
+                original_key=_key_text(record.key),
+                error_class=error.error_class,
+                error_message=str(error),
+                retryable=error.retryable,
+                attempts=failure.attempts,
+                first_failure_at=failure.first_failure_at,
+                last_failure_at=datetime.now(UTC),
+                consumer_id=self._consumer_id,
+                source=source,
+                **original_value_fields(record.value, limit),
+            )
+
         headers = list(record.headers or [])
-        await self._acknowledged(lambda: self._emitter.publish_dead_letter(letter, record.key, headers))
+        letter = letter_keeping(MAX_VERBATIM_BYTES)
+        try:
+            await self._acknowledged(lambda: self._emitter.publish_dead_letter(letter, record.key, headers))
+        except PublishRejected:
+            # The cluster takes smaller messages than the letter: keep the value's
+            # beginning, size and hash rather than lose the whole letter.
+            letter = letter_keeping(0)
+            await self._acknowledged(lambda: self._emitter.publish_dead_letter(letter, record.key, headers))
         self._metrics.record_dead_letter(error.error_class)
         log.warning(
             "record.done",
@@ -223,6 +237,8 @@ class RecordProcessor:
                 await publish()
                 return
             except KafkaError as error:
+                if not error.retriable and not isinstance(error, KafkaConnectionError):
+                    raise PublishRejected(f"Kafka refused it: {type(error).__name__}: {error}") from None
                 attempt += 1
                 if self._stopping.is_set():
                     raise Abandoned(f"publishing failed while stopping: {error}") from None

@@ -217,6 +217,8 @@ def _decide(record: Any, plan: ReplayPlan) -> tuple[str, DeadLetter | None, str]
                 f"(--max-replays {plan.max_replays}); last error {letter.error_class}"
             ),
         )
+    if letter.original_truncated:
+        return "refuse", letter, f"{where}: only the beginning of the original value was kept"
     if original_bytes(letter) is None:
         return "refuse", letter, f"{where}: the original record had no value"
     return "replay", letter, ""

@@ -14,7 +14,8 @@ from schemas.settings import KafkaSettings, TopicSettings
 _TOPIC_CONFIGS = {
     "documents": {},
     "results": {"cleanup.policy": "compact"},
-    "dlq": {"retention.ms": str(14 * 24 * 3600 * 1000)},
+    # Dead letters carry the original value verbatim, so they may be larger than the 1 MB default.
+    "dlq": {"retention.ms": str(14 * 24 * 3600 * 1000), "max.message.bytes": str(32 * 1024 * 1024)},
     "jobs": {"cleanup.policy": "compact"},
 }
 # One record per job, read whole by `docmill status`: a single partition keeps it simple.

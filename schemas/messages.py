@@ -90,7 +90,9 @@ class DeadLetter(_Message):
     """A record that could not be processed, with everything needed to understand and replay it.
 
     ``original_value`` is the record's value verbatim: UTF-8 text when it
-    decodes, otherwise base64 (``original_encoding`` says which).
+    decodes, otherwise base64 (``original_encoding`` says which). A value too
+    large for the dead-letter topic keeps only its beginning
+    (``original_truncated``); its size and SHA-256 still identify it.
     """
 
     schema_version: int = SCHEMA_VERSION
@@ -98,6 +100,9 @@ class DeadLetter(_Message):
     job_id: str | None = None
     original_value: str | None
     original_encoding: Literal["utf-8", "base64"] = "utf-8"
+    original_size: int | None = None
+    original_sha256: str | None = None
+    original_truncated: bool = False
     original_key: str | None = None
     error_class: str
     error_message: str
