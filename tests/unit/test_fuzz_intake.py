@@ -1,4 +1,4 @@
-"""Property tests: whatever bytes or JSON arrive, decode-and-fetch ends in a document or a classified error."""
+"""Property tests: whatever bytes or JSON arrive, decode-and-fetch ends in a document or classified error."""
 
 from __future__ import annotations
 
