@@ -12,7 +12,11 @@
 #   KAFKA_CONTROLLER_PORT  controller port (default KAFKA_PORT + 1)
 #   DOCMILL_CACHE_DIR      where jars and broker state live (default <repo>/.cache)
 #   KAFKA_HEAP_OPTS        JVM heap flags (default -Xms256m -Xmx768m)
-#   KAFKA_EXTRA_PROPERTIES a file appended to server.properties (extra listeners, SASL)
+#   KAFKA_EXTRA_LISTENERS  more listeners, e.g. SASL_SSL://127.0.0.1:19094,SSL://127.0.0.1:19095
+#                          (each listener's name is its security protocol)
+#   KAFKA_EXTRA_PROPERTIES a file appended to server.properties (TLS files, SASL settings)
+#   KAFKA_FORMAT_ARGS      extra StorageTool format arguments, e.g. --add-scram 'SCRAM-SHA-512=[...]'
+#                          (applied when the storage is formatted, i.e. on a fresh run folder)
 #   KAFKA_START_TIMEOUT    seconds to wait for the broker to answer (default 120)
 set -euo pipefail
 
@@ -68,15 +72,20 @@ resolve_jars() {
 
 write_config() {
   mkdir -p "$run/data"
+  local listeners="PLAINTEXT://127.0.0.1:$port" protocols="CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT" extra
+  for extra in ${KAFKA_EXTRA_LISTENERS//,/ }; do
+    listeners="$listeners,$extra"
+    protocols="$protocols,${extra%%://*}:${extra%%://*}"
+  done
   cat >"$run/server.properties" <<EOF
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$controller_port
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port
-advertised.listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port
+listeners=$listeners,CONTROLLER://127.0.0.1:$controller_port
+advertised.listeners=$listeners,CONTROLLER://127.0.0.1:$controller_port
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=$protocols
 log.dirs=$run/data
 num.partitions=1
 offsets.topic.replication.factor=1
@@ -101,9 +110,10 @@ format_storage() {
   [ -f "$run/data/meta.properties" ] && return 0
   local cluster_id
   cluster_id=$(java -cp "$jars/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)
+  # shellcheck disable=SC2086
   java -Dlog4j2.configurationFile="$here/log4j2.yaml" -Dkafka.logs.dir="$run" -cp "$jars/*" \
     kafka.tools.StorageTool format --standalone -t "$cluster_id" -c "$run/server.properties" \
-    >"$run/format.log" 2>&1 || { cat "$run/format.log" >&2; die "formatting KRaft storage failed"; }
+    ${KAFKA_FORMAT_ARGS:-} >"$run/format.log" 2>&1 || { cat "$run/format.log" >&2; die "formatting KRaft storage failed"; }
 }
 
 up() {
