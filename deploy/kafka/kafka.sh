@@ -73,7 +73,8 @@ resolve_jars() {
 write_config() {
   mkdir -p "$run/data"
   local listeners="PLAINTEXT://127.0.0.1:$port" protocols="CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT" extra
-  for extra in ${KAFKA_EXTRA_LISTENERS//,/ }; do
+  local extras=${KAFKA_EXTRA_LISTENERS:-}
+  for extra in ${extras//,/ }; do
     listeners="$listeners,$extra"
     protocols="$protocols,${extra%%://*}:${extra%%://*}"
   done
