@@ -38,10 +38,16 @@ MAX_REDIRECTS = 5
 _INLINE_READ_BYTES = 256 * 1024
 
 
-def _is_forbidden(address: str) -> bool:
+Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+
+
+def _is_forbidden(address: str, allowed: Networks = ()) -> bool:
+    """Private, loopback, link-local (metadata), reserved or multicast, and not explicitly allowed."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
+    if any(ip in network for network in allowed):
+        return False
     return not ip.is_global or ip.is_multicast
 
 
@@ -52,14 +58,15 @@ class _GuardedResolver(AbstractResolver):
     answer that changes between a check and the connect cannot slip through.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, allowed: Networks) -> None:
         self._inner = ThreadedResolver()
+        self._allowed = allowed
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
         results = await self._inner.resolve(host, port, family)
-        allowed = [r for r in results if not _is_forbidden(r["host"])]
+        allowed = [r for r in results if not _is_forbidden(r["host"], self._allowed)]
         if not allowed:
             raise ForbiddenAddress(f"{host} resolves only to private or reserved addresses")
         return allowed
@@ -97,6 +104,9 @@ class Fetcher:
         # Resolved once, as strings ending in a separator: the per-record check is a prefix test.
         self._roots = tuple(os.path.join(os.path.realpath(root), "") for root in settings.allowed_roots)
         self._session: aiohttp.ClientSession | None = None
+        self._allowed: Networks = tuple(
+            ipaddress.ip_network(network, strict=False) for network in settings.allowed_networks
+        )
 
     async def close(self) -> None:
         if self._session is not None:
@@ -177,7 +187,7 @@ class Fetcher:
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
             connector: Any = aiohttp.TCPConnector(
-                resolver=None if self._settings.allow_private_addresses else _GuardedResolver(),
+                resolver=None if self._settings.allow_private_addresses else _GuardedResolver(self._allowed),
                 limit=64,
             )
             timeout = aiohttp.ClientTimeout(
@@ -192,7 +202,7 @@ class Fetcher:
             ipaddress.ip_address(host)
         except ValueError:
             return  # a name: the resolver checks what it resolves to
-        if not self._settings.allow_private_addresses and _is_forbidden(host):
+        if not self._settings.allow_private_addresses and _is_forbidden(host, self._allowed):
             raise ForbiddenAddress(f"{host} is a private or reserved address")
 
     async def _fetch_remote(self, uri: str) -> tuple[bytes, str | None]:

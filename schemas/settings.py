@@ -9,6 +9,7 @@ SDK, untouched.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 import ssl
@@ -134,11 +135,26 @@ class FetchSettings(_Settings):
         False, description="Allow fetching from private, loopback and link-local addresses."
     )
 
+    allowed_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated private networks fetches may reach anyway (e.g. 10.20.0.0/16).",
+    )
+
     @field_validator("allowed_roots", mode="before")
     @classmethod
     def _split_roots(cls, value: object) -> object:
         if isinstance(value, str):
             return [part for part in value.split(":") if part]
+        return value
+
+    @field_validator("allowed_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            for network in value:
+                ipaddress.ip_network(network, strict=False)  # ValueError names the bad one
         return value
 
 

@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 DOCMILL = str(Path(sys.executable).parent / "docmill")
 PLAINTEXT_PORT, SASL_SSL_PORT, SSL_PORT = 39092, 39094, 39095
 PASSWORD = "alice-s3cret-never-printed"
+JAAS = "org.apache.kafka.common.security"
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -29,15 +30,58 @@ def _openssl(*args: str, cwd: Path) -> None:
 
 def _make_certificates(folder: Path) -> None:
     """A throwaway CA and a broker certificate for 127.0.0.1, in PEM as Kafka reads it."""
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
-             "-days", "2", "-subj", "/CN=docmill-test-ca", cwd=folder)
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "broker.key", "-out", "broker.csr",
-             "-subj", "/CN=127.0.0.1", cwd=folder)
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=docmill-test-ca",
+        cwd=folder,
+    )
+    _openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "broker.key",
+        "-out",
+        "broker.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+        cwd=folder,
+    )
     (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    _openssl("x509", "-req", "-in", "broker.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-             "-out", "broker.crt", "-days", "2", "-extfile", "san.ext", cwd=folder)
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        "broker.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "broker.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        cwd=folder,
+    )
     _openssl("pkcs8", "-topk8", "-nocrypt", "-in", "broker.key", "-out", "broker.pk8", cwd=folder)
-    (folder / "broker.pem").write_text((folder / "broker.pk8").read_text() + (folder / "broker.crt").read_text())
+    (folder / "broker.pem").write_text(
+        (folder / "broker.pk8").read_text() + (folder / "broker.crt").read_text()
+    )
 
 
 @pytest.fixture(scope="module")
@@ -51,14 +95,15 @@ def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     properties.write_text(
         f"""
 ssl.keystore.type=PEM
-ssl.keystore.location={folder / 'broker.pem'}
+ssl.keystore.location={folder / "broker.pem"}
 ssl.truststore.type=PEM
-ssl.truststore.location={folder / 'ca.pem'}
+ssl.truststore.location={folder / "ca.pem"}
 ssl.client.auth=none
 sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN
-listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
-listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="{PASSWORD}";
 """
+        + f"listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config={JAAS}.scram.ScramLoginModule required;\n"
+        + f"listener.name.sasl_ssl.plain.sasl.jaas.config={JAAS}.plain.PlainLoginModule required "
+        + f'user_alice="{PASSWORD}";\n'
     )
     env = {
         **os.environ,
@@ -78,8 +123,14 @@ listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.p
 
 
 def _docmill(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([DOCMILL, *args], env={**os.environ, **env}, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    return subprocess.run(
+        [DOCMILL, *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def _topics(suffix: str) -> dict[str, str]:
@@ -107,14 +158,19 @@ def test_publish_consume_replay_over_sasl_ssl_and_ssl(secure_broker: Path, tmp_p
     topics = _topics(os.urandom(4).hex())
     scram = {**_sasl(secure_broker, "SCRAM-SHA-512"), **topics}
     plain = {**_sasl(secure_broker, "PLAIN"), **topics}
-    tls = {"DOCMILL_BOOTSTRAP_SERVERS": f"127.0.0.1:{SSL_PORT}", "DOCMILL_SECURITY_PROTOCOL": "SSL",
-           "DOCMILL_SSL_CAFILE": str(secure_broker), **topics}
+    tls = {
+        "DOCMILL_BOOTSTRAP_SERVERS": f"127.0.0.1:{SSL_PORT}",
+        "DOCMILL_SECURITY_PROTOCOL": "SSL",
+        "DOCMILL_SSL_CAFILE": str(secure_broker),
+        **topics,
+    }
     (tmp_path / "good.txt").write_text(invoice_text("SEC-1"))
 
     ensured = _docmill(scram, "topics", "ensure", "--partitions", "2")
     assert ensured.returncode == 0, ensured.stderr
-    produced = _docmill(plain, "produce", str(tmp_path / "good.txt"), str(tmp_path / "later.txt"),
-                        "--job-id", "job-sec")
+    produced = _docmill(
+        plain, "produce", str(tmp_path / "good.txt"), str(tmp_path / "later.txt"), "--job-id", "job-sec"
+    )
     assert produced.returncode == 1  # later.txt does not exist yet...
     assert "published 1" in produced.stdout
     (tmp_path / "later.txt").write_text(invoice_text("SEC-2"))
@@ -122,8 +178,13 @@ def test_publish_consume_replay_over_sasl_ssl_and_ssl(secure_broker: Path, tmp_p
     produced = _docmill(plain, "produce", "file://" + str(tmp_path / "later.txt"), "--job-id", "job-sec")
     assert produced.returncode == 0, produced.stderr
 
-    consume_env = {**scram, "DOCMILL_ALLOWED_ROOTS": str(tmp_path), "DOCMILL_METRICS_PORT": "0",
-                   "DOCMILL_BACKEND": "local", "DOCMILL_GROUP_ID": "sec-group"}
+    consume_env = {
+        **scram,
+        "DOCMILL_ALLOWED_ROOTS": str(tmp_path),
+        "DOCMILL_METRICS_PORT": "0",
+        "DOCMILL_BACKEND": "local",
+        "DOCMILL_GROUP_ID": "sec-group",
+    }
     consumed = _docmill(consume_env, "consume", "--drain")
     assert consumed.returncode == 0, consumed.stderr[-2000:]
     assert PASSWORD not in consumed.stdout + consumed.stderr
