@@ -10,7 +10,8 @@ KAFKA_PORT ?= 9092
 TEST_KAFKA_PORT ?= 19092
 PYTEST_ARGS ?=
 
-.PHONY: help install demo test bench lint schemas kafka-up kafka-down topics clean
+.PHONY: help install demo test bench lint schemas kafka-up kafka-down topics up down clean
+REPLICAS ?= 3
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -49,6 +50,13 @@ bench: install  ## benchmarks: overhead, quota saturation, memory (prints a tabl
 	@rc=0; \
 	DOCMILL_TEST_BOOTSTRAP=127.0.0.1:$(TEST_KAFKA_PORT) $(BIN)/python -m tests.bench.run $(BENCH_ARGS) || rc=$$?; \
 	KAFKA_PORT=$(TEST_KAFKA_PORT) $(KAFKA) down; exit $$rc
+
+up: install  ## broker, topics, $(REPLICAS) consumer replicas and Prometheus on this machine
+	@deploy/install-prerequisites.sh with-prometheus
+	REPLICAS=$(REPLICAS) KAFKA_PORT=$(KAFKA_PORT) deploy/local/cluster.sh up
+
+down:  ## stop exactly what `make up` started
+	KAFKA_PORT=$(KAFKA_PORT) deploy/local/cluster.sh down
 
 lint: install  ## ruff and mypy
 	$(BIN)/ruff check .
