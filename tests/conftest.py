@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
 from producer.topics import ensure_topics
 from schemas.settings import KafkaSettings, TopicSettings
+from tests.anthropic_sim import AnthropicSimulator
 
 BOOTSTRAP = os.environ.get("DOCMILL_TEST_BOOTSTRAP", "127.0.0.1:19092")
 
@@ -37,6 +39,15 @@ async def topics(kafka: KafkaSettings) -> TopicSettings:
     )
     await ensure_topics(kafka, names, partitions=3, replication_factor=1)
     return names
+
+
+@pytest.fixture
+def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[AnthropicSimulator]:
+    """A Messages API simulator on 127.0.0.1 that the SDK in this process talks to."""
+    with AnthropicSimulator() as simulator:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-0123456789")
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", simulator.base_url)
+        yield simulator
 
 
 @pytest.fixture

@@ -8,20 +8,12 @@ from typing import Any
 import pytest
 
 from schemas.settings import KafkaSettings, TopicSettings
-from tests.anthropic_sim import AnthropicSimulator, ApiError
+from tests.anthropic_sim import ApiError
 from tests.documents import invoice_text
 from tests.integration.test_pipeline import _ref, _write
 from tests.kafka_tools import consumer_config, drain, publish_refs, read_values
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def sim(monkeypatch: pytest.MonkeyPatch) -> Any:
-    with AnthropicSimulator() as simulator:
-        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-0123456789")
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", simulator.base_url)
-        yield simulator
 
 
 async def _one_document(

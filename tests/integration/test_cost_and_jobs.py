@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,34 +11,16 @@ import pytest
 
 from consumer.pricing import PRICES_FILE
 from schemas.settings import KafkaSettings, TopicSettings
-from tests.anthropic_sim import AnthropicSimulator
+from tests.cli import run_docmill, topic_env
 from tests.documents import image_bytes, invoice_text, pdf_bytes
 from tests.integration.test_pipeline import _write
 from tests.kafka_tools import consumer_config, drain
 
 pytestmark = pytest.mark.integration
 
-DOCMILL = str(Path(sys.executable).parent / "docmill")
-
-
-@pytest.fixture
-def sim(monkeypatch: pytest.MonkeyPatch) -> Any:
-    with AnthropicSimulator() as simulator:
-        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-0123456789")
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", simulator.base_url)
-        yield simulator
-
 
 def _docmill(kafka: KafkaSettings, topics: TopicSettings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "DOCMILL_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "DOCMILL_DOCUMENTS_TOPIC": topics.documents_topic,
-        "DOCMILL_RESULTS_TOPIC": topics.results_topic,
-        "DOCMILL_DLQ_TOPIC": topics.dlq_topic,
-        "DOCMILL_JOBS_TOPIC": topics.jobs_topic,
-    }
-    return subprocess.run([DOCMILL, *args], env=env, capture_output=True, text=True, timeout=120, check=False)
+    return run_docmill(topic_env(kafka, topics), *args)
 
 
 def _workload(root: Path) -> None:

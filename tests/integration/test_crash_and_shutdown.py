@@ -7,7 +7,6 @@ import collections
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import pytest
 
 from schemas.settings import KafkaSettings, TopicSettings
 from tests.anthropic_sim import AnthropicSimulator
+from tests.cli import DOCMILL
 from tests.documents import invoice_text
 from tests.integration.test_pipeline import _ref, _write
 from tests.kafka_tools import committed, publish_refs, read_all, read_values
@@ -22,7 +22,6 @@ from tests.kafka_tools import committed, publish_refs, read_all, read_values
 pytestmark = pytest.mark.integration
 
 API_KEY = "sk-ant-api03-NEVER-LOG-ME-0123456789abcdef"
-DOCMILL = str(Path(sys.executable).parent / "docmill")
 
 
 def _start_consumer(

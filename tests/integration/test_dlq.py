@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,23 +11,16 @@ import pytest
 
 from schemas.settings import KafkaSettings, TopicSettings
 from schemas.topics import Header
+from tests.cli import run_docmill, topic_env
 from tests.documents import invoice_text
 from tests.integration.test_pipeline import _write
 from tests.kafka_tools import consumer_config, drain, publish_raw, read_all, read_values
 
 pytestmark = pytest.mark.integration
 
-DOCMILL = str(Path(sys.executable).parent / "docmill")
-
 
 def _docmill(kafka: KafkaSettings, topics: TopicSettings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "DOCMILL_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "DOCMILL_DOCUMENTS_TOPIC": topics.documents_topic,
-        "DOCMILL_DLQ_TOPIC": topics.dlq_topic,
-    }
-    return subprocess.run([DOCMILL, *args], env=env, capture_output=True, text=True, timeout=120, check=False)
+    return run_docmill(topic_env(kafka, topics), *args)
 
 
 async def _dead_letters(kafka: KafkaSettings, topics: TopicSettings, group_id: str, root: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,12 +12,12 @@ from pathlib import Path
 import orjson
 import pytest
 
+from tests.cli import run_docmill
 from tests.documents import invoice_text
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-DOCMILL = str(Path(sys.executable).parent / "docmill")
 PLAINTEXT_PORT, SASL_SSL_PORT, SSL_PORT = 39092, 39094, 39095
 PASSWORD = "alice-s3cret-never-printed"
 JAAS = "org.apache.kafka.common.security"
@@ -123,14 +122,7 @@ sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN
 
 
 def _docmill(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [DOCMILL, *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run_docmill(env, *args, timeout=timeout)
 
 
 def _topics(suffix: str) -> dict[str, str]:

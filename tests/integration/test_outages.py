@@ -11,20 +11,11 @@ import pytest
 from consumer.service import ConsumerService
 from schemas.metrics import Metrics
 from schemas.settings import KafkaSettings, TopicSettings
-from tests.anthropic_sim import AnthropicSimulator
 from tests.documents import invoice_text
 from tests.integration.test_pipeline import _ref, _write
 from tests.kafka_tools import consumer_config, publish_refs, read_all
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def sim(monkeypatch: pytest.MonkeyPatch) -> Any:
-    with AnthropicSimulator(latency=0.05) as simulator:
-        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-0123456789")
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", simulator.base_url)
-        yield simulator
 
 
 async def _publish(kafka: KafkaSettings, topics: TopicSettings, root: Path, count: int) -> None:
@@ -42,6 +33,7 @@ async def test_an_outage_leaves_documents_waiting_not_dead_lettered(
     sim: Any, kafka: KafkaSettings, topics: TopicSettings, group_id: str, tmp_path: Path
 ) -> None:
     """Every call fails with 529 for a while: the breaker opens, nothing is dead-lettered, all finish."""
+    sim.latency = 0.05
     await _publish(kafka, topics, tmp_path, 30)
     sim.fail_rate(529, 1.0)
     service = ConsumerService(
@@ -92,6 +84,7 @@ async def test_spend_limit_pauses_consumption_raises_a_metric_and_dead_letters_n
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A spend-capped 429 pauses calls, sets docmill_spend_limit_reached, and documents wait."""
+    sim.latency = 0.05
     await _publish(kafka, topics, tmp_path, 10)
     sim.spend_limit_reached = True
     service = ConsumerService(

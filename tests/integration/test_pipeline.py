@@ -13,7 +13,6 @@ from producer import Publisher
 from schemas.messages import DocumentRef
 from schemas.settings import KafkaSettings, TopicSettings
 from schemas.topics import Header
-from tests.anthropic_sim import AnthropicSimulator
 from tests.documents import (
     corrupt_pdf_bytes,
     docx_bytes,
@@ -25,15 +24,6 @@ from tests.documents import (
 from tests.kafka_tools import committed, consumer_config, drain, publish_raw, read_all, read_values
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def sim(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """A Messages API simulator that the SDK in this process talks to."""
-    with AnthropicSimulator() as simulator:
-        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-0123456789")
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", simulator.base_url)
-        yield simulator
 
 
 def _write(root: Path, name: str, data: bytes | str) -> Path:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -13,24 +11,14 @@ import pytest
 
 from producer.reading import partitions_of
 from schemas.settings import KafkaSettings, TopicSettings
+from tests.cli import DOCMILL, run_docmill
 from tests.kafka_tools import read_all
 
 pytestmark = pytest.mark.integration
 
-DOCMILL = str(Path(sys.executable).parent / "docmill")
-
 
 def _run(kafka: KafkaSettings, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DOCMILL_BOOTSTRAP_SERVERS": kafka.bootstrap_servers}
-    return subprocess.run(
-        [DOCMILL, *args],
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_docmill({"DOCMILL_BOOTSTRAP_SERVERS": kafka.bootstrap_servers}, *args, stdin=stdin)
 
 
 def _tree(root: Path) -> list[Path]:
