@@ -51,7 +51,12 @@ async def test_an_allowed_network_is_reachable(redirector: str) -> None:
 
 @pytest.mark.parametrize(
     "target",
-    ["http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/x", "http://[fd00::1]/x", "http://127.0.0.2/x"],
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.1/x",
+        "http://[fd00::1]/x",
+        "http://127.0.0.2/x",
+    ],
 )
 async def test_a_redirect_into_a_private_network_is_refused(redirector: str, target: str) -> None:
     """The redirect's target is checked like the first hop: metadata and private addresses fail."""
