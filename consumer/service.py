@@ -239,8 +239,9 @@ class ConsumerService:
                 # Re-applied every time: partitions assigned since the last pause come unpaused.
                 consumer.pause(*consumer.assignment())
                 self._slot_freed.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._slot_freed.wait(), _FULL_POLL_SECONDS)
+                if self._in_flight >= settings.max_in_flight:  # no slot freed since `room` was read
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._slot_freed.wait(), _FULL_POLL_SECONDS)
                 # Paused partitions return nothing, but the poll keeps us in the group.
                 batches = await consumer.getmany(timeout_ms=0)
             else:
