@@ -233,4 +233,5 @@ class Fetcher:
             # A malformed URL (e.g. a non-canonical IPv4 host) fails the same way every time.
             raise FetchFailed(f"{url} is not a valid URL: {error}") from None
         except aiohttp.ClientError as error:
-            raise FetchUnavailable(f"{url} failed: {error}") from None
+            # A hostile server's bytes can end up in the error's text: keep only its start.
+            raise FetchUnavailable(f"{url} failed: {str(error)[:200]}") from None

@@ -37,6 +37,10 @@ log = structlog.get_logger("docmill.consumer")
 _THREAD_INSPECT_BYTES = 256 * 1024
 
 
+# Error texts can quote hostile input; a letter keeps enough to understand, not all of it.
+_MAX_ERROR_MESSAGE = 2000
+
+
 class Abandoned(Exception):
     """The replica is stopping before this record's outcome could be published."""
 
@@ -196,7 +200,7 @@ class RecordProcessor:
                 job_id=ref.job_id if ref else None,
                 original_key=_key_text(record.key),
                 error_class=error.error_class,
-                error_message=str(error),
+                error_message=str(error)[:_MAX_ERROR_MESSAGE],
                 retryable=error.retryable,
                 attempts=failure.attempts,
                 first_failure_at=failure.first_failure_at,
