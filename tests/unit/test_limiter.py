@@ -20,6 +20,7 @@ import pytest
 
 from consumer.limiter import Permit, RateLimiter, TokenBucket
 from schemas.metrics import Metrics
+from tests.unit.manual_clock import ManualClock
 
 REQ_LIMIT = "anthropic-ratelimit-requests-limit"
 REQ_REMAINING = "anthropic-ratelimit-requests-remaining"
@@ -45,39 +46,6 @@ class FakeTime:
         # A real clock always moves on between two naps; a float sum may not
         # (now + 1e-15 == now), which would stall the fake clock, not the limiter.
         self.now += max(seconds, 1e-9)
-
-
-class ManualClock:
-    """A clock whose sleepers wake only when the test calls ``advance``."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
-        self._seq = 0
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._seq += 1
-        heapq.heappush(self._sleepers, (self.now + seconds, self._seq, future))
-        await future
-
-    async def settle(self) -> None:
-        for _ in range(20):
-            await asyncio.sleep(0)
-
-    async def advance(self, seconds: float) -> None:
-        target = self.now + seconds
-        await self.settle()
-        while self._sleepers and self._sleepers[0][0] <= target:
-            when, _, future = heapq.heappop(self._sleepers)
-            self.now = max(self.now, when)
-            future.set_result(None)
-            await self.settle()
-        self.now = target
-        await self.settle()
 
 
 def limiter(time: FakeTime, **limits: float) -> RateLimiter:
