@@ -91,10 +91,11 @@ async def test_three_local_replicas_share_the_work_and_are_all_scraped(
             # All three join before the work arrives, so the group spreads it over them.
             prometheus = f"http://127.0.0.1:{prometheus_port}"
             async with aiohttp.ClientSession() as http:
-                async with asyncio.timeout(60):
-                    while len(await _query(http, prometheus, 'docmill_in_flight{job="docmill"}')) < 3:
+                # Settled when each replica reports the lag of exactly one of the 3 partitions.
+                settled = 'count by (instance) (docmill_consumer_lag{job="docmill"}) == 1'
+                async with asyncio.timeout(90):
+                    while len(await _query(http, prometheus, settled)) < 3:
                         await asyncio.sleep(0.5)
-                await asyncio.sleep(8)  # the initial rebalances settle (session timeout 6 s)
                 refs = [
                     _ref(f"d{i}", _write(tmp_path, f"d{i}.txt", invoice_text(f"N-{i}"))) for i in range(90)
                 ]
@@ -102,7 +103,11 @@ async def test_three_local_replicas_share_the_work_and_are_all_scraped(
                 async with asyncio.timeout(120):
                     while len(await read_all(kafka, topics.results_topic)) < 90:
                         await asyncio.sleep(0.5)
-                await asyncio.sleep(3)  # a few more scrapes after the last document
+                # Prometheus has scraped every replica since its last document.
+                scraped_all = 'sum(docmill_documents_total{job="docmill"}) >= 90'
+                async with asyncio.timeout(60):
+                    while not await _query(http, prometheus, scraped_all):
+                        await asyncio.sleep(0.5)
 
                 up_series = await _query(http, prometheus, 'up{job="docmill"} == 1')
                 worked = await _query(http, prometheus, "sum by (instance) (docmill_documents_total) > 0")
