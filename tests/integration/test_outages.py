@@ -107,7 +107,7 @@ async def test_spend_limit_pauses_consumption_raises_a_metric_and_dead_letters_n
 
         await _until(capped, 30)
         first = sim.stats.total_requests
-        await asyncio.sleep(2.5)
+        await asyncio.sleep(2.5)  # an observation window: how many calls reach the API meanwhile
         assert sim.stats.total_requests - first <= 4  # a probe a second, not a stampede
         assert await read_all(kafka, topics.dlq_topic) == []
 
