@@ -50,6 +50,8 @@ _POLL_MS = 100
 _FULL_POLL_SECONDS = 1.0
 # How often the replica re-measures its share of the backlog (and so of the API quota).
 _SHARE_INTERVAL_SECONDS = 2.0
+# /readyz turns 503 when Kafka has not answered (the lag refresh above) for this long.
+_KAFKA_SILENCE_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,7 @@ class ConsumerService:
         self._consumer: AIOKafkaConsumer | None = None
         self._checkpoint: Checkpoint | None = None
         self._kafka_ok = False
+        self._kafka_seen = 0.0  # monotonic time Kafka last answered a request of ours
         self._backoff = Backoff(
             base_seconds=settings.retry_base_seconds,
             max_seconds=settings.retry_max_seconds,
@@ -114,7 +117,7 @@ class ConsumerService:
             self.metrics.registry,
             host=settings.metrics_host,
             port=settings.metrics_port,
-            ready=lambda: self._kafka_ok and bool(self._partitions) and not self._stopping.is_set(),
+            ready=self.ready,
         )
 
     # --- lifecycle -------------------------------------------------------------
@@ -178,6 +181,7 @@ class ConsumerService:
             resources.push_async_callback(consumer.stop)
             await consumer.start()
             self._kafka_ok = True
+            self._kafka_seen = time.monotonic()
             resources.callback(self._mark_kafka_down)
             consumer.subscribe([config.topics.documents_topic], listener=_Rebalance(self))
             log.info(
@@ -214,6 +218,15 @@ class ConsumerService:
             session_timeout_ms=int(config.consumer.session_timeout_seconds * 1000),
             heartbeat_interval_ms=int(min(3.0, config.consumer.session_timeout_seconds / 3) * 1000),
             max_partition_fetch_bytes=1024 * 1024,
+        )
+
+    def ready(self) -> bool:
+        """Owns partitions, is not stopping, and Kafka answered within the last 30 seconds."""
+        return (
+            self._kafka_ok
+            and bool(self._partitions)
+            and not self._stopping.is_set()
+            and time.monotonic() - self._kafka_seen < _KAFKA_SILENCE_SECONDS
         )
 
     def _mark_kafka_down(self) -> None:
@@ -331,10 +344,12 @@ class ConsumerService:
     async def _update_share(self, consumer: AIOKafkaConsumer, backlog: Backlog, topic: str) -> None:
         """Sizes this replica's part of the API quota by its part of the group's backlog."""
         try:
-            await backlog.refresh(consumer, topic)
-        except KafkaError as error:
-            log.warning("backlog.refresh_failed", error=str(error))
+            # Bounded: an unreachable broker must not stall the poll loop (or a shutdown).
+            await asyncio.wait_for(backlog.refresh(consumer, topic), _KAFKA_SILENCE_SECONDS / 3)
+        except (KafkaError, TimeoutError) as error:
+            log.warning("backlog.refresh_failed", error=str(error) or type(error).__name__)
             return
+        self._kafka_seen = time.monotonic()
         for tp in self._partitions:
             self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(backlog.lag.get(tp, 0))
         share = backlog.share_of(list(self._partitions))

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiokafka.errors import KafkaConnectionError
 
+from consumer.backlog import Backlog
 from consumer.service import ConsumerService
 from schemas.metrics import Metrics
 from schemas.settings import KafkaSettings, TopicSettings
@@ -19,9 +21,13 @@ pytestmark = pytest.mark.integration
 
 
 async def test_metrics_and_health_endpoints_reflect_processing(
-    kafka: KafkaSettings, topics: TopicSettings, group_id: str, tmp_path: Path
+    kafka: KafkaSettings,
+    topics: TopicSettings,
+    group_id: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """After processing, /metrics counts outcomes and dead letters; /readyz is 200 while assigned."""
+    """/metrics counts outcomes and dead letters; /readyz is 200 while assigned and Kafka answers."""
     refs = [_ref(f"d{i}", _write(tmp_path, f"d{i}.txt", invoice_text(f"N-{i}"))) for i in range(5)]
     await publish_refs(kafka, topics.documents_topic, refs)
     await publish_raw(kafka, topics.documents_topic, [(b"bad", b"{not json")])
@@ -45,6 +51,22 @@ async def test_metrics_and_health_endpoints_reflect_processing(
                 assert response.status == 200
             async with http.get(f"{base}/metrics") as response:
                 body = await response.text()
+
+            # Kafka stops answering the replica's lag refresh, and has been silent a minute:
+            # still alive, no longer ready.
+            async def unreachable(*_: object) -> None:
+                raise KafkaConnectionError("broker unreachable")
+
+            monkeypatch.setattr(Backlog, "refresh", unreachable)
+            async with asyncio.timeout(10):  # a refresh already under way may still land once
+                while True:
+                    service._kafka_seen -= 60
+                    async with http.get(f"{base}/readyz") as response:
+                        if response.status == 503:
+                            break
+                    await asyncio.sleep(0.1)
+            async with http.get(f"{base}/healthz") as response:
+                assert response.status == 200
         assert 'docmill_documents_total{outcome="succeeded"} 5.0' in body
         assert 'docmill_documents_total{outcome="dead_lettered"} 1.0' in body
         assert 'docmill_dead_letters_total{error_class="InvalidMessage"} 1.0' in body
