@@ -20,6 +20,8 @@ import click
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings
 
+from schemas.settings import environment_variable
+
 # name -> "module:attribute" of a click command
 SUBCOMMANDS = {
     "produce": "producer.cli:produce",
@@ -121,7 +123,7 @@ def settings_options(
                     continue
                 flag = "--" + name.replace("_", "-")
                 click_type, is_switch = _flag_type(field.annotation)
-                env = f"DOCMILL_{name.upper()}"
+                env = environment_variable(name)
                 help_text = f"{field.description or ''} [env {env}]"
                 if is_switch:
                     option = click.option(
@@ -148,7 +150,8 @@ def load_settings(settings_class: type[S], flags: dict[str, Any]) -> S:
         first = error.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or settings_class.__name__
         raise click.UsageError(
-            f"invalid setting {field} (--{field.replace('_', '-')} / DOCMILL_{field.upper()}): {first['msg']}"
+            f"invalid setting {field} (--{field.replace('_', '-')} / {environment_variable(field)}): "
+            f"{first['msg']}"
         ) from None
 
 

@@ -190,3 +190,25 @@ class ProducerSettings(_Settings):
         "zstd", description="Compression of produced batches."
     )
     linger_ms: int = Field(20, ge=0, description="How long the producer waits to fill a batch.")
+
+
+# Every settings class, i.e. every DOCMILL_* variable docmill reads: docs and deploy
+# manifests are checked against this, so a new class belongs here too.
+SETTINGS_CLASSES: tuple[type[BaseSettings], ...] = (
+    KafkaSettings,
+    TopicSettings,
+    ConsumerSettings,
+    FetchSettings,
+    ExtractionSettings,
+    ProducerSettings,
+)
+
+
+def environment_variable(field_name: str) -> str:
+    """The environment variable of a setting."""
+    return f"DOCMILL_{field_name.upper()}"
+
+
+def environment_variables() -> set[str]:
+    """Every DOCMILL_* environment variable docmill reads."""
+    return {environment_variable(name) for cls in SETTINGS_CLASSES for name in cls.model_fields}

@@ -22,14 +22,7 @@ import jsonschema
 import pytest
 import yaml
 
-from schemas.settings import (
-    ConsumerSettings,
-    ExtractionSettings,
-    FetchSettings,
-    KafkaSettings,
-    ProducerSettings,
-    TopicSettings,
-)
+from schemas.settings import ConsumerSettings, environment_variables
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -45,18 +38,7 @@ SERVICES = {"kafka", "topics", "consumer", "producer", "prometheus", "grafana"}
 DOCMILL_SERVICES = ("topics", "consumer", "producer")
 METRICS_PORT: int = ConsumerSettings.model_fields["metrics_port"].default
 SHUTDOWN_GRACE: float = ConsumerSettings.model_fields["shutdown_grace_seconds"].default
-SETTING_VARIABLES = {
-    f"DOCMILL_{name.upper()}"
-    for model in (
-        KafkaSettings,
-        TopicSettings,
-        ConsumerSettings,
-        FetchSettings,
-        ExtractionSettings,
-        ProducerSettings,
-    )
-    for name in model.model_fields
-}
+SETTING_VARIABLES = environment_variables()
 
 # ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?err}, ${NAME?err}, ${NAME:+alt}, $NAME
 _INTERPOLATION = re.compile(

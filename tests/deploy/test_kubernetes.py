@@ -23,26 +23,19 @@ import yaml
 from pydantic import SecretStr
 
 from schemas.settings import (
+    SETTINGS_CLASSES,
     ConsumerSettings,
     ExtractionSettings,
-    FetchSettings,
     KafkaSettings,
-    ProducerSettings,
     TopicSettings,
+    environment_variable,
+    environment_variables,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 RENDERS = {"base": K8S / "base", "example": K8S / "overlays" / "example"}
 
-SETTINGS_CLASSES = (
-    KafkaSettings,
-    TopicSettings,
-    ConsumerSettings,
-    FetchSettings,
-    ExtractionSettings,
-    ProducerSettings,
-)
 CRD_KINDS = {
     "ScaledObject": "keda.sh/v1alpha1",
     "TriggerAuthentication": "keda.sh/v1alpha1",
@@ -152,17 +145,13 @@ def example() -> Manifests:
 # --- helpers -----------------------------------------------------------------------------
 
 
-def _env_name(cls: type[Any], field: str) -> str:
-    return f"{cls.model_config['env_prefix']}{field.upper()}"
-
-
 def _setting_env_names() -> set[str]:
-    return {_env_name(cls, field) for cls in SETTINGS_CLASSES for field in cls.model_fields}
+    return environment_variables()
 
 
 def _secret_setting_env_names() -> set[str]:
     return {
-        _env_name(cls, field)
+        environment_variable(field)
         for cls in SETTINGS_CLASSES
         for field, info in cls.model_fields.items()
         if "SecretStr" in str(info.annotation) or info.annotation is SecretStr
@@ -283,7 +272,7 @@ def test_base_uses_the_code_defaults_for_group_and_topics(base: Manifests) -> No
     )
     assert base.trigger["metadata"]["consumerGroup"] == "docmill-extractors"
     for field, info in TopicSettings.model_fields.items():
-        assert config[_env_name(TopicSettings, field)] == info.default
+        assert config[environment_variable(field)] == info.default
 
 
 def test_max_replicas_equal_the_partitions_the_topics_job_creates(manifests: Manifests) -> None:

@@ -5,32 +5,17 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from schemas.settings import (
-    ConsumerSettings,
-    ExtractionSettings,
-    FetchSettings,
-    KafkaSettings,
-    ProducerSettings,
-    TopicSettings,
-)
+from schemas.settings import SETTINGS_CLASSES, environment_variable
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-CLASSES = (
-    KafkaSettings,
-    TopicSettings,
-    ConsumerSettings,
-    FetchSettings,
-    ExtractionSettings,
-    ProducerSettings,
-)
 
 
 def test_readme_configuration_table_matches_the_settings() -> None:
     """Each DOCMILL_* variable in the README exists in the settings and each setting is documented."""
     documented = set(re.findall(r"`(DOCMILL_[A-Z_]+)` / `--([a-z-]+)`", README.read_text()))
     expected = {
-        (f"DOCMILL_{name.upper()}", name.replace("_", "-"))
-        for settings_class in CLASSES
+        (environment_variable(name), name.replace("_", "-"))
+        for settings_class in SETTINGS_CLASSES
         for name in settings_class.model_fields
     }
     assert documented == expected
