@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -99,3 +100,24 @@ async def drain(config: ConsumerConfig, timeout: float = 90.0) -> ConsumerServic
     service = ConsumerService(config, Metrics())
     await asyncio.wait_for(service.run(drain=True), timeout)
     return service
+
+
+@contextlib.asynccontextmanager
+async def running(config: ConsumerConfig) -> AsyncIterator[ConsumerService]:
+    """A replica running in the background for the block, stopped cleanly after it."""
+    service = ConsumerService(config, Metrics())
+    task = asyncio.create_task(service.run())
+    try:
+        yield service
+    finally:
+        service.stop()
+        await asyncio.wait_for(task, 60)
+
+
+async def wait_until(predicate: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
+    """Polls an async condition until it holds; fails naming what it waited for."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.2)

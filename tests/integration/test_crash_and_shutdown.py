@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import os
 import signal
@@ -17,7 +16,7 @@ from tests.anthropic_sim import AnthropicSimulator
 from tests.cli import DOCMILL
 from tests.documents import invoice_text
 from tests.integration.test_pipeline import _ref, _write
-from tests.kafka_tools import committed, publish_refs, read_all, read_values
+from tests.kafka_tools import committed, publish_refs, read_all, read_values, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -59,14 +58,6 @@ async def _publish_invoices(kafka: KafkaSettings, topics: TopicSettings, root: P
     return ids
 
 
-async def _wait_until(predicate: Any, timeout: float, what: str) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.2)
-
-
 async def _outcomes(kafka: KafkaSettings, topics: TopicSettings) -> collections.Counter[str]:
     """How many results and dead letters each document id has."""
     counts: collections.Counter[str] = collections.Counter()
@@ -90,7 +81,7 @@ async def test_sigkill_mid_run_then_restart_loses_nothing(
             async def some_done() -> bool:
                 return len(await read_all(kafka, topics.results_topic)) >= 60
 
-            await _wait_until(some_done, 60, "60 results before the kill")
+            await wait_until(some_done, 60, "60 results before the kill")
         finally:
             victim.send_signal(signal.SIGKILL)
             victim.wait(10)

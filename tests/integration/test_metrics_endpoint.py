@@ -10,12 +10,10 @@ import pytest
 from aiokafka.errors import KafkaConnectionError
 
 from consumer.backlog import Backlog
-from consumer.service import ConsumerService
-from schemas.metrics import Metrics
 from schemas.settings import KafkaSettings, TopicSettings
 from tests.documents import invoice_text
 from tests.integration.test_pipeline import _ref, _write
-from tests.kafka_tools import consumer_config, publish_raw, publish_refs, read_all
+from tests.kafka_tools import consumer_config, publish_raw, publish_refs, read_all, running, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -31,18 +29,16 @@ async def test_metrics_and_health_endpoints_reflect_processing(
     refs = [_ref(f"d{i}", _write(tmp_path, f"d{i}.txt", invoice_text(f"N-{i}"))) for i in range(5)]
     await publish_refs(kafka, topics.documents_topic, refs)
     await publish_raw(kafka, topics.documents_topic, [(b"bad", b"{not json")])
-    service = ConsumerService(consumer_config(kafka, topics, group_id, [tmp_path]), Metrics())
-    running = asyncio.create_task(service.run())
-    try:
+    async with running(consumer_config(kafka, topics, group_id, [tmp_path])) as service:
 
-        async def outcomes_published() -> int:
-            return len(await read_all(kafka, topics.results_topic)) + len(
-                await read_all(kafka, topics.dlq_topic)
+        async def all_published() -> bool:
+            outcomes = len(await read_all(kafka, topics.results_topic))
+            return (
+                outcomes + len(await read_all(kafka, topics.dlq_topic)) >= 6
+                and service.health.port is not None
             )
 
-        async with asyncio.timeout(60):
-            while await outcomes_published() < 6 or service.health.port is None:
-                await asyncio.sleep(0.2)
+        await wait_until(all_published, 60, "six outcomes")
         base = f"http://127.0.0.1:{service.health.port}"
         async with aiohttp.ClientSession() as http:
             async with http.get(f"{base}/healthz") as response:
@@ -72,6 +68,3 @@ async def test_metrics_and_health_endpoints_reflect_processing(
         assert 'docmill_dead_letters_total{error_class="InvalidMessage"} 1.0' in body
         assert "docmill_extraction_seconds_bucket" in body
         assert "document_id" not in body  # labels stay low-cardinality
-    finally:
-        service.stop()
-        await asyncio.wait_for(running, 60)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import shutil
@@ -16,13 +15,11 @@ import aiohttp
 import pytest
 import yaml
 
-from consumer.service import ConsumerService
-from schemas.metrics import Metrics
 from schemas.settings import KafkaSettings, TopicSettings
 from tests.anthropic_sim import AnthropicSimulator
 from tests.documents import invoice_text
 from tests.integration.test_pipeline import _ref, _write
-from tests.kafka_tools import consumer_config, publish_raw, publish_refs, read_all
+from tests.kafka_tools import consumer_config, publish_raw, publish_refs, read_all, running, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -102,13 +99,6 @@ async def _query(http: aiohttp.ClientSession, base: str, expr: str) -> list[Any]
     return result
 
 
-async def _until(predicate: Any, timeout: float, what: str) -> None:
-    async with asyncio.timeout(timeout):
-        while not await predicate():
-            await asyncio.sleep(0.5)
-    del what
-
-
 def test_alert_rules_pass_promtool() -> None:
     """promtool accepts the shipped alert rules."""
     promtool = shutil.which("promtool")
@@ -133,7 +123,7 @@ def test_dashboard_has_datasource_replica_and_model_variables() -> None:
 
 async def test_every_dashboard_and_alert_query_returns_data(
     prometheus: tuple[str, Path],
-    monkeypatch: pytest.MonkeyPatch,
+    sim: AnthropicSimulator,
     kafka: KafkaSettings,
     topics: TopicSettings,
     group_id: str,
@@ -142,45 +132,33 @@ async def test_every_dashboard_and_alert_query_returns_data(
     """A replica processes a workload (with a 429 and a dead letter); every query has a series."""
     base, targets = prometheus
     refs = [_ref(f"d{i}", _write(tmp_path, f"d{i}.txt", invoice_text(f"N-{i}"))) for i in range(40)]
-    with AnthropicSimulator(latency=0.2) as sim:
-        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-0123456789")
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", sim.base_url)
-        sim.inject(429, count=1, retry_after=0.2)
-        service = ConsumerService(
-            consumer_config(
-                kafka, topics, group_id, [tmp_path], backend="claude", consumer={"max_in_flight": 4}
-            ),
-            Metrics(),
-        )
-        running = asyncio.create_task(service.run())
-        try:
-            async with asyncio.timeout(30):
-                while service.health.port is None:
-                    await asyncio.sleep(0.1)
-            targets.write_text(json.dumps([{"targets": [f"127.0.0.1:{service.health.port}"]}]))
-            await publish_refs(kafka, topics.documents_topic, refs)
-            await publish_raw(kafka, topics.documents_topic, [(b"bad", b"not json")])
-            async with aiohttp.ClientSession() as http:
+    sim.latency = 0.2
+    sim.inject(429, count=1, retry_after=0.2)
+    config = consumer_config(
+        kafka, topics, group_id, [tmp_path], backend="claude", consumer={"max_in_flight": 4}
+    )
+    async with running(config) as service, aiohttp.ClientSession() as http:
 
-                async def all_done() -> bool:
-                    outcomes = len(await read_all(kafka, topics.results_topic))
-                    return outcomes + len(await read_all(kafka, topics.dlq_topic)) >= 41
+        async def serving() -> bool:
+            return service.health.port is not None
 
-                await _until(all_done, 120, "the workload to finish")
+        await wait_until(serving, 30, "the metrics server")
+        targets.write_text(json.dumps([{"targets": [f"127.0.0.1:{service.health.port}"]}]))
+        await publish_refs(kafka, topics.documents_topic, refs)
+        await publish_raw(kafka, topics.documents_topic, [(b"bad", b"not json")])
 
-                # Enough samples after the work for rates and the 10-minute subquery.
-                async def scraped_enough() -> bool:
-                    result = await _query(http, base, 'count_over_time(up{job="docmill"}[5m])')
-                    return bool(result) and float(result[0]["value"][1]) >= 8
+        async def all_done() -> bool:
+            outcomes = len(await read_all(kafka, topics.results_topic))
+            return outcomes + len(await read_all(kafka, topics.dlq_topic)) >= 41
 
-                await _until(scraped_enough, 60, "eight scrapes")
-                empty = [expr for expr in dashboard_queries() if not await _query(http, base, expr)]
-                empty += [
-                    f"{name}: {expr}" for name, expr in alert_queries() if not await _query(http, base, expr)
-                ]
-                rules = await _query(http, base, "ALERTS")
-        finally:
-            service.stop()
-            await asyncio.wait_for(running, 60)
+        await wait_until(all_done, 120, "the workload to finish")
+
+        # Enough samples after the work for rates and the 10-minute subquery.
+        async def scraped_enough() -> bool:
+            result = await _query(http, base, 'count_over_time(up{job="docmill"}[5m])')
+            return bool(result) and float(result[0]["value"][1]) >= 8
+
+        await wait_until(scraped_enough, 60, "eight scrapes")
+        empty = [expr for expr in dashboard_queries() if not await _query(http, base, expr)]
+        empty += [f"{name}: {expr}" for name, expr in alert_queries() if not await _query(http, base, expr)]
     assert empty == [], "queries without data:\n" + "\n".join(empty)
-    del rules

@@ -8,12 +8,10 @@ from typing import Any
 
 import pytest
 
-from consumer.service import ConsumerService
-from schemas.metrics import Metrics
 from schemas.settings import KafkaSettings, TopicSettings
 from tests.documents import invoice_text
 from tests.integration.test_pipeline import _ref, _write
-from tests.kafka_tools import consumer_config, publish_refs, read_all
+from tests.kafka_tools import consumer_config, publish_refs, read_all, running, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -23,12 +21,6 @@ async def _publish(kafka: KafkaSettings, topics: TopicSettings, root: Path, coun
     await publish_refs(kafka, topics.documents_topic, refs)
 
 
-async def _until(predicate: Any, timeout: float) -> None:
-    async with asyncio.timeout(timeout):
-        while not await predicate():
-            await asyncio.sleep(0.2)
-
-
 async def test_an_outage_leaves_documents_waiting_not_dead_lettered(
     sim: Any, kafka: KafkaSettings, topics: TopicSettings, group_id: str, tmp_path: Path
 ) -> None:
@@ -36,26 +28,22 @@ async def test_an_outage_leaves_documents_waiting_not_dead_lettered(
     sim.latency = 0.05
     await _publish(kafka, topics, tmp_path, 30)
     sim.fail_rate(529, 1.0)
-    service = ConsumerService(
-        consumer_config(
-            kafka,
-            topics,
-            group_id,
-            [tmp_path],
-            backend="claude",
-            # Without the breaker, two failed attempts would dead-letter a document.
-            consumer={"max_attempts": 2, "max_in_flight": 8},
-            extraction={"breaker_cooldown_seconds": 0.5},
-        ),
-        Metrics(),
+    config = consumer_config(
+        kafka,
+        topics,
+        group_id,
+        [tmp_path],
+        backend="claude",
+        # Without the breaker, two failed attempts would dead-letter a document.
+        consumer={"max_attempts": 2, "max_in_flight": 8},
+        extraction={"breaker_cooldown_seconds": 0.5},
     )
-    running = asyncio.create_task(service.run())
-    try:
+    async with running(config) as service:
 
         async def breaker_open() -> bool:
             return service.metrics.registry.get_sample_value("docmill_circuit_breaker_state") == 1
 
-        await _until(breaker_open, 30)
+        await wait_until(breaker_open, 30, "the breaker to open")
         calls_when_opened = sim.stats.total_requests
         await asyncio.sleep(3)  # the outage goes on: the breaker only lets probes through
         probes = sim.stats.total_requests - calls_when_opened
@@ -67,10 +55,7 @@ async def test_an_outage_leaves_documents_waiting_not_dead_lettered(
         async def all_done() -> bool:
             return len(await read_all(kafka, topics.results_topic)) >= 30
 
-        await _until(all_done, 60)
-    finally:
-        service.stop()
-        await asyncio.wait_for(running, 60)
+        await wait_until(all_done, 60, "every result")
     assert await read_all(kafka, topics.dlq_topic) == []
     assert service.metrics.registry.get_sample_value("docmill_circuit_breaker_state") == 0
 
@@ -87,25 +72,21 @@ async def test_spend_limit_pauses_consumption_raises_a_metric_and_dead_letters_n
     sim.latency = 0.05
     await _publish(kafka, topics, tmp_path, 10)
     sim.spend_limit_reached = True
-    service = ConsumerService(
-        consumer_config(
-            kafka,
-            topics,
-            group_id,
-            [tmp_path],
-            backend="claude",
-            consumer={"max_attempts": 1},
-            extraction={"spend_limit_probe_seconds": 1.0},
-        ),
-        Metrics(),
+    config = consumer_config(
+        kafka,
+        topics,
+        group_id,
+        [tmp_path],
+        backend="claude",
+        consumer={"max_attempts": 1},
+        extraction={"spend_limit_probe_seconds": 1.0},
     )
-    running = asyncio.create_task(service.run())
-    try:
+    async with running(config) as service:
 
         async def capped() -> bool:
             return service.metrics.registry.get_sample_value("docmill_spend_limit_reached") == 1
 
-        await _until(capped, 30)
+        await wait_until(capped, 30, "the spend-limit gauge")
         first = sim.stats.total_requests
         await asyncio.sleep(2.5)  # an observation window: how many calls reach the API meanwhile
         assert sim.stats.total_requests - first <= 4  # a probe a second, not a stampede
@@ -116,10 +97,7 @@ async def test_spend_limit_pauses_consumption_raises_a_metric_and_dead_letters_n
         async def all_done() -> bool:
             return len(await read_all(kafka, topics.results_topic)) >= 10
 
-        await _until(all_done, 60)
-    finally:
-        service.stop()
-        await asyncio.wait_for(running, 60)
+        await wait_until(all_done, 60, "every result")
     assert service.metrics.registry.get_sample_value("docmill_spend_limit_reached") == 0
     assert await read_all(kafka, topics.dlq_topic) == []
     assert "api.spend_limit_reached" in capsys.readouterr().out

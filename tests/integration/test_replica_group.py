@@ -14,9 +14,8 @@ from tests.integration.test_crash_and_shutdown import (
     _outcomes,
     _publish_invoices,
     _start_consumer,
-    _wait_until,
 )
-from tests.kafka_tools import read_all
+from tests.kafka_tools import read_all, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +37,7 @@ async def test_group_survives_a_kill_and_a_join_without_losing_or_skipping(
             async def progressed(count: int) -> bool:
                 return len(await read_all(kafka, topics.results_topic)) >= count
 
-            await _wait_until(lambda: progressed(60), 90, "60 results from the group")
+            await wait_until(lambda: progressed(60), 90, "60 results from the group")
             replicas[0].send_signal(signal.SIGKILL)
             replicas[0].wait(10)
             joiner = _start_consumer(kafka, topics, group_id, tmp_path, sim, log, *limits, "--drain")

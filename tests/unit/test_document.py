@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import io
 import random
-import zipfile
 
 import pytest
-from fpdf import FPDF
 from PIL import Image
 from pypdf import PdfWriter
 
@@ -19,15 +17,7 @@ from consumer.errors import (
     EncryptedDocument,
     UnsupportedDocumentType,
 )
-
-
-def _pdf(pages: int = 1, text: str = "Invoice Number: INV-1") -> bytes:
-    pdf = FPDF()
-    pdf.set_font("Helvetica", size=12)
-    for _ in range(pages):
-        pdf.add_page()
-        pdf.cell(text=text)
-    return bytes(pdf.output())
+from tests.documents import docx_bytes, image_bytes, pdf_bytes
 
 
 def _blank_pdf(pages: int, *, user_password: str | None = None, owner_password: str = "") -> bytes:
@@ -41,31 +31,11 @@ def _blank_pdf(pages: int, *, user_password: str | None = None, owner_password: 
     return buffer.getvalue()
 
 
-def _image(image_format: str, size: tuple[int, int] = (40, 30)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, (200, 30, 30)).save(buffer, image_format)
-    return buffer.getvalue()
-
-
 def _noise_image(image_format: str, size: tuple[int, int], seed: int = 7) -> bytes:
     rng = random.Random(seed)
     pixels = rng.randbytes(size[0] * size[1] * 3)
     buffer = io.BytesIO()
     Image.frombytes("RGB", size, pixels).save(buffer, image_format)
-    return buffer.getvalue()
-
-
-def _docx() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr(
-            "[Content_Types].xml",
-            '<?xml version="1.0" encoding="UTF-8"?>'
-            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-            '<Override PartName="/word/document.xml" ContentType="application/'
-            'vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>',
-        )
-        archive.writestr("word/document.xml", "<w:document><w:body>Invoice</w:body></w:document>")
     return buffer.getvalue()
 
 
@@ -84,7 +54,7 @@ def test_plain_text_is_text_plain_with_its_text() -> None:
 
 def test_pdf_is_recognised_with_its_page_count() -> None:
     """A PDF made by fpdf2 is application/pdf and reports its number of pages."""
-    document = inspect_document(_pdf(pages=3))
+    document = inspect_document(pdf_bytes("Invoice Number: INV-1", pages=3))
     assert document.media_type == "application/pdf"
     assert document.pages == 3
     assert not document.is_image
@@ -101,7 +71,7 @@ def test_pdf_with_exactly_the_page_limit_is_accepted() -> None:
 )
 def test_images_get_media_type_and_size(image_format: str, media_type: str) -> None:
     """PNG, JPEG, GIF and WebP made by Pillow get the right media type, width and height."""
-    document = inspect_document(_image(image_format, (40, 30)))
+    document = inspect_document(image_bytes(image_format, (40, 30)))
     assert document.media_type == media_type
     assert (document.width, document.height) == (40, 30)
     assert document.is_image
@@ -109,13 +79,13 @@ def test_images_get_media_type_and_size(image_format: str, media_type: str) -> N
 
 def test_type_comes_from_bytes_not_a_claim() -> None:
     """A PNG's bytes are identified as PNG even though nothing names it (no file name involved)."""
-    assert inspect_document(_image("PNG")).media_type == "image/png"
-    assert inspect_document(_image("JPEG")).media_type == "image/jpeg"
+    assert inspect_document(image_bytes("PNG")).media_type == "image/png"
+    assert inspect_document(image_bytes("JPEG")).media_type == "image/jpeg"
 
 
 def test_image_at_the_edge_limit_is_accepted() -> None:
     """An 8000 px wide image is exactly at the API's limit and is accepted."""
-    assert inspect_document(_image("PNG", (8000, 10))).width == 8000
+    assert inspect_document(image_bytes("PNG", (8000, 10))).width == 8000
 
 
 # --- empty --------------------------------------------------------------------
@@ -139,7 +109,7 @@ def test_whitespace_only_text_is_empty() -> None:
 def test_docx_is_unsupported() -> None:
     """A real .docx (zip with [Content_Types].xml and word/document.xml) is UnsupportedDocumentType."""
     with pytest.raises(UnsupportedDocumentType, match="docx"):
-        inspect_document(_docx())
+        inspect_document(docx_bytes())
 
 
 def test_random_binary_is_unsupported() -> None:
@@ -159,7 +129,7 @@ def test_utf8_with_control_bytes_is_unsupported() -> None:
 def test_other_image_formats_are_unsupported(image_format: str) -> None:
     """BMP and TIFF images are types the API does not take: UnsupportedDocumentType."""
     with pytest.raises(UnsupportedDocumentType):
-        inspect_document(_image(image_format))
+        inspect_document(image_bytes(image_format))
 
 
 # --- corrupt ------------------------------------------------------------------
@@ -167,7 +137,7 @@ def test_other_image_formats_are_unsupported(image_format: str) -> None:
 
 def test_truncated_pdf_is_corrupt() -> None:
     """The first 60% of a valid PDF's bytes is a CorruptDocument (pypdf cannot recover it)."""
-    whole = _pdf(pages=2)
+    whole = pdf_bytes("Invoice Number: INV-1", pages=2)
     with pytest.raises(CorruptDocument):
         inspect_document(whole[: int(len(whole) * 0.6)])
 
@@ -216,7 +186,7 @@ def test_pdf_over_page_limit_is_too_large() -> None:
 def test_image_over_edge_limit_is_too_large() -> None:
     """A PNG 8001 px wide is DocumentTooLarge, naming its size."""
     with pytest.raises(DocumentTooLarge, match="8001x10"):
-        inspect_document(_image("PNG", (8001, 10)))
+        inspect_document(image_bytes("PNG", (8001, 10)))
 
 
 def test_image_too_large_to_decode_safely_is_too_large_not_corrupt() -> None:
