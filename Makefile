@@ -58,10 +58,11 @@ up: install  ## broker, topics, $(REPLICAS) consumer replicas and Prometheus on 
 down:  ## stop exactly what `make up` started
 	KAFKA_PORT=$(KAFKA_PORT) deploy/local/cluster.sh down
 
-lint: install  ## ruff and mypy
+lint: install  ## ruff, mypy (code and tests) and the package boundaries (import-linter)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check schemas producer consumer
-	$(BIN)/mypy schemas producer consumer
+	$(BIN)/ruff format --check schemas producer consumer tests deploy
+	$(BIN)/mypy schemas producer consumer tests deploy
+	$(BIN)/lint-imports
 
 schemas: install  ## regenerate schemas/json/ from the message models
 	$(BIN)/python -m schemas.generate

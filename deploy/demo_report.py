@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from typing import Any
 
 import orjson
 from rich.console import Console
 from rich.table import Table
 
-from producer.reading import read_to_end
+from producer.kafka_io import read_to_end
 from schemas.settings import KafkaSettings, TopicSettings
 
 
-async def read_topic(kafka: KafkaSettings, topic: str) -> list[dict]:
+async def read_topic(kafka: KafkaSettings, topic: str) -> list[dict[str, Any]]:
     """Every record value of a topic, decoded."""
     return [orjson.loads(record.value) async for record in read_to_end(kafka, topic) if record.value]
 

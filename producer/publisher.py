@@ -79,7 +79,7 @@ class Publisher:
     def _count(self, future: asyncio.Future[RecordMetadata]) -> None:
         failed = future.cancelled() or future.exception() is not None
         outcome = PublishOutcome.FAILED if failed else PublishOutcome.PUBLISHED
-        self.metrics.publishes.labels(self.topic, outcome).inc()
+        self.metrics.record_publish(self.topic, outcome)
 
     async def publish(self, ref: DocumentRef) -> RecordMetadata:
         """Publishes one reference and returns once Kafka has acknowledged it."""

@@ -8,6 +8,7 @@ may change what existing fields mean, so guessing is worse than a clear error.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -44,6 +45,13 @@ class DocumentRef(_Message):
     attributes: dict[str, str] = Field(default_factory=dict)
 
 
+class Backend(StrEnum):
+    """What extracted a document."""
+
+    CLAUDE = "claude"
+    LOCAL = "local"
+
+
 class Usage(BaseModel):
     """Tokens one extraction used, as the API reports them (all zero for `local`)."""
 
@@ -75,7 +83,7 @@ class ExtractionResult(_Message):
     uri: str
     extraction_schema: str = Field(alias="schema")
     data: dict[str, Any]
-    backend: Literal["claude", "local"]
+    backend: Backend
     model: str
     confidence: float | None = None
     usage: Usage = Field(default_factory=Usage)

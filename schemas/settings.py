@@ -1,7 +1,7 @@
 """Every setting docmill reads, in one typed place.
 
 Each setting is an environment variable ``DOCMILL_<NAME>`` and a command-line
-flag ``--<name>`` (generated from these classes by ``schemas.options``); a flag
+flag ``--<name>`` (generated from these classes by ``consumer.commands.options``); a flag
 wins over the environment. Secrets are ``SecretStr`` so they never print.
 The SDK's own ``ANTHROPIC_API_KEY`` and ``ANTHROPIC_BASE_URL`` are left to the
 SDK, untouched.
@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from schemas import topics
+from schemas import limits, topics
 
 
 class _Settings(BaseSettings):
@@ -125,7 +125,7 @@ class FetchSettings(_Settings):
         description="Colon-separated folders that file:// references may read.",
     )
     max_document_bytes: int = Field(
-        32 * 1024 * 1024,
+        limits.MAX_DOCUMENT_BYTES,
         ge=1,
         description="Largest document fetched (the API's request limit is 32 MB).",
     )

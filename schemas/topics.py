@@ -23,3 +23,19 @@ class Header:
     JOB_ID: Final = "docmill.job.id"
     SCHEMA_VERSION: Final = "docmill.schema.version"
     REPLAY_COUNT: Final = "docmill.replay.count"
+
+
+# What docmill says about a failure, on every dead letter (beside the original
+# record's own headers). A replay drops exactly these: the original headers go
+# back out as they came in.
+FAILURE_HEADERS: Final = (
+    Header.ERROR_CLASS,
+    Header.ERROR_MESSAGE,
+    Header.RETRYABLE,
+    Header.ATTEMPTS,
+    Header.SOURCE_TOPIC,
+    Header.SOURCE_PARTITION,
+    Header.SOURCE_OFFSET,
+    Header.SOURCE_TIMESTAMP,
+    Header.CONSUMER_ID,
+)

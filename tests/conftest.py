@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from producer.topics import ensure_topics
+from consumer.ops.topics import ensure_topics
 from schemas.settings import KafkaSettings, TopicSettings
 from tests.anthropic_sim import AnthropicSimulator
 

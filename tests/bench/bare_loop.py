@@ -20,8 +20,8 @@ from urllib.parse import unquote, urlsplit
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from consumer.backends.local import find_invoice_fields
-from consumer.document import inspect_document
+from consumer.extract.local import find_invoice_fields
+from consumer.fetch.documents import inspect_document
 
 
 def _document_work(uri: str) -> dict[str, object]:
@@ -57,7 +57,7 @@ async def main(
             futures = []
             for tp, records in batches.items():
                 for record in records:
-                    ref = orjson.loads(record.value)
+                    ref = orjson.loads(record.value or b"{}")
                     data = _document_work(ref["uri"]) if with_work else {}
                     body = orjson.dumps({"document_id": ref["document_id"], "uri": ref["uri"], "data": data})
                     value = body + b" " * max(0, result_bytes - len(body))

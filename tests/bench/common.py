@@ -14,11 +14,11 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
-from producer.topics import ensure_topics
+from consumer.ops.topics import ensure_topics
 from schemas.messages import DocumentRef
 from schemas.settings import KafkaSettings, TopicSettings
-from tests.documents import invoice_text
-from tests.kafka_tools import read_all
+from tests.helpers.documents import invoice_text
+from tests.helpers.kafka import read_all
 
 DOCMILL = str(Path(sys.executable).parent / "docmill")
 

@@ -39,7 +39,7 @@ from tests.bench.common import (
     spawn,
 )
 from tests.bench.sim_process import SimProcess
-from tests.kafka_tools import read_all
+from tests.helpers.kafka import read_all
 
 RESULTS_DIR = Path("bench-results")
 
@@ -191,7 +191,7 @@ async def _steady_rate(kafka: KafkaSettings, topic: str, sim: SimProcess) -> flo
     skip = min(len(stamps) - 2, sim.rpm + 50)
     if skip < 0 or len(stamps) - skip < 2:
         return 0.0
-    return (len(stamps) - 1 - skip) / ((stamps[-1] - stamps[skip]) / 1000)
+    return float((len(stamps) - 1 - skip) / ((stamps[-1] - stamps[skip]) / 1000))
 
 
 def _quota_row(

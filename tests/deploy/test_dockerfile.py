@@ -257,7 +257,7 @@ def test_runtime_user_is_a_fixed_numeric_non_root_uid(final: Stage) -> None:
 
 def test_entrypoint_is_docmill_and_the_default_command_is_consume(final: Stage) -> None:
     """ENTRYPOINT runs pyproject's `docmill` script (exec form); CMD defaults to its `consume` subcommand."""
-    from schemas.cli import SUBCOMMANDS
+    from consumer.commands import SUBCOMMANDS
 
     entrypoint = final.last("ENTRYPOINT").exec_form()
     command = final.last("CMD").exec_form()
@@ -286,7 +286,7 @@ def _healthcheck_command(final: Stage) -> list[str]:
     arguments = final.last("HEALTHCHECK").arguments
     match = re.match(r"^(?P<options>(?:--[a-z-]+=\S+\s+)*)CMD\s+(?P<command>\[.*\])$", arguments)
     assert match, f"HEALTHCHECK is not `[--options] CMD [exec form]`: {arguments}"
-    command = json.loads(match["command"])
+    command: list[str] = json.loads(match["command"])
     assert command[:2] == ["python", "-c"], "the health check should ask with Python (slim has no curl)"
     return command
 
@@ -314,7 +314,7 @@ async def test_healthcheck_passes_against_a_live_replica_and_fails_without_one(f
     """The check's command exits 0 while docmill's health server answers and non-zero once it is gone."""
     from prometheus_client import CollectorRegistry
 
-    from consumer.health import HealthServer
+    from consumer.replica.health import HealthServer
 
     command = [sys.executable, *_healthcheck_command(final)[1:]]
     server = HealthServer(CollectorRegistry(), host="127.0.0.1", port=0, ready=lambda: False)

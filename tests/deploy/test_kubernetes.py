@@ -295,11 +295,11 @@ def test_records_in_flight_alone_never_add_a_replica(manifests: Manifests) -> No
 
 def test_trigger_offset_reset_policy_is_the_consumers(manifests: Manifests) -> None:
     """KEDA counts a group without commits the way the consumers start reading (auto_offset_reset)."""
-    from consumer.service import ConsumerService
+    from consumer.replica.wiring import kafka_consumer
 
-    source = inspect.getsource(ConsumerService._build_consumer)
+    source = inspect.getsource(kafka_consumer)
     match = re.search(r"auto_offset_reset=\"(\w+)\"", source)
-    assert match, "consumer/service.py no longer sets auto_offset_reset literally"
+    assert match, "consumer/replica/wiring.py no longer sets auto_offset_reset literally"
     assert manifests.trigger["metadata"]["offsetResetPolicy"] == match.group(1)
 
 
@@ -431,14 +431,17 @@ def test_configmap_values_are_accepted_by_the_settings(
     for name, value in manifests.config.items():
         monkeypatch.setenv(name, value)
     loaded = {cls.__name__: cls() for cls in SETTINGS_CLASSES}
-    assert loaded["ConsumerSettings"].group_id == manifests.config["DOCMILL_GROUP_ID"]
-    assert loaded["ConsumerSettings"].log_format == "json"
-    assert loaded["ExtractionSettings"].backend == "claude"
+    consumer, extraction = loaded["ConsumerSettings"], loaded["ExtractionSettings"]
+    assert isinstance(consumer, ConsumerSettings)
+    assert isinstance(extraction, ExtractionSettings)
+    assert consumer.group_id == manifests.config["DOCMILL_GROUP_ID"]
+    assert consumer.log_format == "json"
+    assert extraction.backend == "claude"
 
 
 def test_configured_model_has_a_price(manifests: Manifests) -> None:
     """The configured model is in schemas/prices.json (a replica refuses to start on an unpriced model)."""
-    from consumer.pricing import price_for
+    from consumer.extract.pricing import price_for
 
     price_for(manifests.setting("DOCMILL_MODEL", ExtractionSettings, "model"))
 

@@ -9,9 +9,8 @@ import pytest
 
 from schemas.settings import KafkaSettings, TopicSettings
 from tests.anthropic_sim import ApiError
-from tests.documents import invoice_text
-from tests.integration.test_pipeline import _ref, _write
-from tests.kafka_tools import consumer_config, drain, publish_refs, read_values
+from tests.helpers.documents import document_ref, invoice_text, write_file
+from tests.helpers.kafka import consumer_config, drain, publish_refs, read_values
 
 pytestmark = pytest.mark.integration
 
@@ -19,8 +18,8 @@ pytestmark = pytest.mark.integration
 async def _one_document(
     kafka: KafkaSettings, topics: TopicSettings, root: Path, document_id: str = "doc-1"
 ) -> None:
-    path = _write(root, f"{document_id}.txt", invoice_text("INV-1"))
-    await publish_refs(kafka, topics.documents_topic, [_ref(document_id, path)])
+    path = write_file(root, f"{document_id}.txt", invoice_text("INV-1"))
+    await publish_refs(kafka, topics.documents_topic, [document_ref(document_id, path)])
 
 
 @pytest.mark.parametrize("status", [429, 500, 529, 504])
@@ -52,15 +51,19 @@ async def test_a_document_that_always_fails_while_others_succeed_is_dead_lettere
     sim: Any, kafka: KafkaSettings, topics: TopicSettings, group_id: str, tmp_path: Path
 ) -> None:
     """A poison document (500 on every attempt, the API otherwise healthy) ends after its budget."""
-    refs = [_ref(f"ok-{i}", _write(tmp_path, f"ok-{i}.txt", invoice_text(f"OK-{i}"))) for i in range(15)]
-    refs.append(_ref("poison", _write(tmp_path, "poison.txt", invoice_text("POISON"))))
+    refs = [
+        document_ref(f"ok-{i}", write_file(tmp_path, f"ok-{i}.txt", invoice_text(f"OK-{i}")))
+        for i in range(15)
+    ]
+    refs.append(document_ref("poison", write_file(tmp_path, "poison.txt", invoice_text("POISON"))))
     await publish_refs(kafka, topics.documents_topic, refs)
     healthy = sim.responder
 
     def poisoned(body: dict[str, Any]) -> dict[str, Any]:
         if "POISON" in str(body["messages"]):
             raise ApiError(500, "internal error on this document")
-        return healthy(body)
+        reply: dict[str, Any] = healthy(body)
+        return reply
 
     sim.responder = poisoned
 

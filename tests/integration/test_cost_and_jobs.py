@@ -9,12 +9,11 @@ from typing import Any
 import orjson
 import pytest
 
-from consumer.pricing import PRICES_FILE
+from consumer.extract.pricing import PRICES_FILE
 from schemas.settings import KafkaSettings, TopicSettings
-from tests.cli import run_docmill, topic_env
-from tests.documents import image_bytes, invoice_text, pdf_bytes
-from tests.integration.test_pipeline import _write
-from tests.kafka_tools import consumer_config, drain
+from tests.helpers.cli import run_docmill, topic_env
+from tests.helpers.documents import image_bytes, invoice_text, pdf_bytes, write_file
+from tests.helpers.kafka import consumer_config, drain
 
 pytestmark = pytest.mark.integration
 
@@ -25,11 +24,11 @@ def _docmill(kafka: KafkaSettings, topics: TopicSettings, *args: str) -> subproc
 
 def _workload(root: Path) -> None:
     for index in range(12):
-        _write(root, f"t{index}.txt", invoice_text(f"T-{index}", total=f"{index}.50"))
+        write_file(root, f"t{index}.txt", invoice_text(f"T-{index}", total=f"{index}.50"))
     for index in range(4):
-        _write(root, f"p{index}.pdf", pdf_bytes(invoice_text(f"P-{index}"), pages=1 + index))
+        write_file(root, f"p{index}.pdf", pdf_bytes(invoice_text(f"P-{index}"), pages=1 + index))
     for index in range(4):
-        _write(root, f"i{index}.png", image_bytes("PNG", size=(400 + 200 * index, 300)))
+        write_file(root, f"i{index}.png", image_bytes("PNG", size=(400 + 200 * index, 300)))
 
 
 async def test_cost_metric_equals_the_simulators_own_bill(
@@ -73,8 +72,8 @@ async def test_status_reports_exact_job_progress_and_wait_exits_by_outcome(
 ) -> None:
     """A job's done/dead-lettered counts are exact; --wait --fail-on-dlq exits 1 when any failed."""
     for index in range(9):
-        _write(tmp_path, f"t{index}.txt", invoice_text(f"T-{index}"))
-    _write(tmp_path, "empty.txt", b"")  # one dead letter
+        write_file(tmp_path, f"t{index}.txt", invoice_text(f"T-{index}"))
+    write_file(tmp_path, "empty.txt", b"")  # one dead letter
     produced = _docmill(kafka, topics, "produce", str(tmp_path), "--job-id", "job-status")
     assert produced.returncode == 0, produced.stderr
     other = _docmill(kafka, topics, "produce", str(tmp_path / "t0.txt"), "--job-id", "job-other")

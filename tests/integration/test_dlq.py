@@ -11,10 +11,9 @@ import pytest
 
 from schemas.settings import KafkaSettings, TopicSettings
 from schemas.topics import Header
-from tests.cli import run_docmill, topic_env
-from tests.documents import invoice_text
-from tests.integration.test_pipeline import _write
-from tests.kafka_tools import consumer_config, drain, publish_raw, read_all, read_values
+from tests.helpers.cli import run_docmill, topic_env
+from tests.helpers.documents import invoice_text, write_file
+from tests.helpers.kafka import consumer_config, drain, publish_raw, read_all, read_values
 
 pytestmark = pytest.mark.integration
 
@@ -80,8 +79,8 @@ async def test_replay_republishes_once_resumes_and_refuses_poison(
     assert "would replay 2, skipped by filter 1, refused 0" in dry.stdout
     assert len(await read_all(kafka, topics.documents_topic)) == 3  # nothing published
 
-    _write(tmp_path, "m1.txt", invoice_text("M-1"))  # the operator fixes the cause
-    _write(tmp_path, "m2.txt", invoice_text("M-2"))
+    write_file(tmp_path, "m1.txt", invoice_text("M-1"))  # the operator fixes the cause
+    write_file(tmp_path, "m2.txt", invoice_text("M-2"))
     first = _docmill(kafka, topics, "dlq", "replay", "--error-class", "DocumentNotFound")
     assert first.returncode == 0, first.stderr
     assert "replayed 2, skipped by filter 1, refused 0" in first.stdout

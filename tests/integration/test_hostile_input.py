@@ -12,11 +12,10 @@ import orjson
 import pytest
 from aiohttp import web
 
-from producer.topics import ensure_topics
+from consumer.ops.topics import ensure_topics
 from schemas.settings import KafkaSettings, TopicSettings
-from tests.documents import image_bytes, invoice_text, pdf_bytes
-from tests.integration.test_pipeline import _write
-from tests.kafka_tools import consumer_config, drain, publish_raw, read_all, read_values
+from tests.helpers.documents import image_bytes, invoice_text, pdf_bytes, write_file
+from tests.helpers.kafka import consumer_config, drain, publish_raw, read_all, read_values
 
 pytestmark = pytest.mark.integration
 
@@ -83,7 +82,7 @@ async def test_hostile_values_documents_and_servers_each_get_their_own_dead_lett
         await admin.close()
     huge = os.urandom(10 * 1024 * 1024)
     root = tmp_path / "root"
-    _write(root, "photo.pdf", image_bytes("PNG"))  # named like a PDF, declared as one below
+    write_file(root, "photo.pdf", image_bytes("PNG"))  # named like a PDF, declared as one below
 
     def ref(doc_id: str, uri: str, **extra: object) -> tuple[bytes, bytes]:
         return doc_id.encode(), orjson.dumps({"document_id": doc_id, "uri": uri, **extra})

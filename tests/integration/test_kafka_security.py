@@ -12,8 +12,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.cli import run_docmill
-from tests.documents import invoice_text
+from tests.helpers.cli import run_docmill
+from tests.helpers.documents import invoice_text
 
 pytestmark = pytest.mark.integration
 

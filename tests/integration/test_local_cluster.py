@@ -15,10 +15,9 @@ import pytest
 
 from schemas.settings import KafkaSettings, TopicSettings
 from tests.anthropic_sim import AnthropicSimulator
-from tests.documents import invoice_text
-from tests.integration.test_observability import DASHBOARD
-from tests.integration.test_pipeline import _ref, _write
-from tests.kafka_tools import publish_refs, read_all
+from tests.helpers.documents import document_ref, invoice_text, write_file
+from tests.helpers.kafka import publish_refs, read_all
+from tests.helpers.paths import DASHBOARD
 
 pytestmark = pytest.mark.integration
 
@@ -97,7 +96,8 @@ async def test_three_local_replicas_share_the_work_and_are_all_scraped(
                     while len(await _query(http, prometheus, settled)) < 3:
                         await asyncio.sleep(0.5)
                 refs = [
-                    _ref(f"d{i}", _write(tmp_path, f"d{i}.txt", invoice_text(f"N-{i}"))) for i in range(90)
+                    document_ref(f"d{i}", write_file(tmp_path, f"d{i}.txt", invoice_text(f"N-{i}")))
+                    for i in range(90)
                 ]
                 await publish_refs(kafka, topics.documents_topic, refs)
                 async with asyncio.timeout(120):

@@ -9,11 +9,10 @@ import aiohttp
 import pytest
 from aiokafka.errors import KafkaConnectionError
 
-from consumer.backlog import Backlog
+from consumer.replica.quota_share import QuotaShare
 from schemas.settings import KafkaSettings, TopicSettings
-from tests.documents import invoice_text
-from tests.integration.test_pipeline import _ref, _write
-from tests.kafka_tools import consumer_config, publish_raw, publish_refs, read_all, running, wait_until
+from tests.helpers.documents import document_ref, invoice_text, write_file
+from tests.helpers.kafka import consumer_config, publish_raw, publish_refs, read_all, running, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +25,9 @@ async def test_metrics_and_health_endpoints_reflect_processing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """/metrics counts outcomes and dead letters; /readyz is 200 while assigned and Kafka answers."""
-    refs = [_ref(f"d{i}", _write(tmp_path, f"d{i}.txt", invoice_text(f"N-{i}"))) for i in range(5)]
+    refs = [
+        document_ref(f"d{i}", write_file(tmp_path, f"d{i}.txt", invoice_text(f"N-{i}"))) for i in range(5)
+    ]
     await publish_refs(kafka, topics.documents_topic, refs)
     await publish_raw(kafka, topics.documents_topic, [(b"bad", b"{not json")])
     async with running(consumer_config(kafka, topics, group_id, [tmp_path])) as service:
@@ -48,15 +49,15 @@ async def test_metrics_and_health_endpoints_reflect_processing(
             async with http.get(f"{base}/metrics") as response:
                 body = await response.text()
 
-            # Kafka stops answering the replica's lag refresh, and has been silent a minute:
-            # still alive, no longer ready.
+            # Kafka stops answering the replica's lag refresh, and has been silent longer than
+            # the replica tolerates: still alive, no longer ready.
             async def unreachable(*_: object) -> None:
                 raise KafkaConnectionError("broker unreachable")
 
-            monkeypatch.setattr(Backlog, "refresh", unreachable)
+            monkeypatch.setattr(QuotaShare, "read_lag", unreachable)
+            service.readiness.silence_seconds = 0.5
             async with asyncio.timeout(10):  # a refresh already under way may still land once
                 while True:
-                    service._kafka_seen -= 60
                     async with http.get(f"{base}/readyz") as response:
                         if response.status == 503:
                             break

@@ -17,14 +17,12 @@ import yaml
 
 from schemas.settings import KafkaSettings, TopicSettings
 from tests.anthropic_sim import AnthropicSimulator
-from tests.documents import invoice_text
-from tests.integration.test_pipeline import _ref, _write
-from tests.kafka_tools import consumer_config, publish_raw, publish_refs, read_all, running, wait_until
+from tests.helpers.documents import document_ref, invoice_text, write_file
+from tests.helpers.kafka import consumer_config, publish_raw, publish_refs, read_all, running, wait_until
+from tests.helpers.paths import DASHBOARD, DEPLOY
 
 pytestmark = pytest.mark.integration
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
-DASHBOARD = DEPLOY / "grafana" / "dashboards" / "docmill.json"
 ALERTS = DEPLOY / "prometheus" / "alerts.yml"
 _COMPARISON = re.compile(r"\s(>=|<=|==|!=|>|<)\s+([0-9.eE+*\s]+)$")
 
@@ -131,7 +129,9 @@ async def test_every_dashboard_and_alert_query_returns_data(
 ) -> None:
     """A replica processes a workload (with a 429 and a dead letter); every query has a series."""
     base, targets = prometheus
-    refs = [_ref(f"d{i}", _write(tmp_path, f"d{i}.txt", invoice_text(f"N-{i}"))) for i in range(40)]
+    refs = [
+        document_ref(f"d{i}", write_file(tmp_path, f"d{i}.txt", invoice_text(f"N-{i}"))) for i in range(40)
+    ]
     sim.latency = 0.2
     sim.inject(429, count=1, retry_after=0.2)
     config = consumer_config(

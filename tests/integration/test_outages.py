@@ -9,15 +9,16 @@ from typing import Any
 import pytest
 
 from schemas.settings import KafkaSettings, TopicSettings
-from tests.documents import invoice_text
-from tests.integration.test_pipeline import _ref, _write
-from tests.kafka_tools import consumer_config, publish_refs, read_all, running, wait_until
+from tests.helpers.documents import document_ref, invoice_text, write_file
+from tests.helpers.kafka import consumer_config, publish_refs, read_all, running, wait_until
 
 pytestmark = pytest.mark.integration
 
 
 async def _publish(kafka: KafkaSettings, topics: TopicSettings, root: Path, count: int) -> None:
-    refs = [_ref(f"d{i}", _write(root, f"d{i}.txt", invoice_text(f"N-{i}"))) for i in range(count)]
+    refs = [
+        document_ref(f"d{i}", write_file(root, f"d{i}.txt", invoice_text(f"N-{i}"))) for i in range(count)
+    ]
     await publish_refs(kafka, topics.documents_topic, refs)
 
 

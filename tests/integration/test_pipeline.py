@@ -10,32 +10,21 @@ import orjson
 import pytest
 
 from producer import Publisher
-from schemas.messages import DocumentRef
 from schemas.settings import KafkaSettings, TopicSettings
 from schemas.topics import Header
-from tests.documents import (
+from tests.helpers.documents import (
     corrupt_pdf_bytes,
+    document_ref,
     docx_bytes,
     encrypted_pdf_bytes,
     image_bytes,
     invoice_text,
     pdf_bytes,
+    write_file,
 )
-from tests.kafka_tools import committed, consumer_config, drain, publish_raw, read_all, read_values
+from tests.helpers.kafka import committed, consumer_config, drain, publish_raw, read_all, read_values
 
 pytestmark = pytest.mark.integration
-
-
-def _write(root: Path, name: str, data: bytes | str) -> Path:
-    path = root / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data.encode() if isinstance(data, str) else data)
-    return path
-
-
-def _ref(document_id: str, path: Path | str, **fields: Any) -> DocumentRef:
-    uri = path.as_uri() if isinstance(path, Path) else path
-    return DocumentRef(document_id=document_id, uri=uri, job_id="job-test", **fields)
 
 
 async def _end_offsets_committed(kafka: KafkaSettings, group: str, topic: str) -> bool:
@@ -52,18 +41,18 @@ async def test_every_document_type_is_extracted_with_claude(
 ) -> None:
     """Text, PDF, PNG, JPEG, GIF and WebP documents each produce a validated result via the API."""
     files = {
-        "text": _write(tmp_path, "a.txt", invoice_text("INV-TXT-1", total="1,234.50")),
-        "pdf": _write(
+        "text": write_file(tmp_path, "a.txt", invoice_text("INV-TXT-1", total="1,234.50")),
+        "pdf": write_file(
             tmp_path, "b.pdf", pdf_bytes(invoice_text("INV-PDF-2", vendor="Globex", total="99.95"))
         ),
-        "png": _write(tmp_path, "c.png", image_bytes("PNG")),
-        "jpeg": _write(tmp_path, "d.jpg", image_bytes("JPEG")),
-        "gif": _write(tmp_path, "e.gif", image_bytes("GIF")),
-        "webp": _write(tmp_path, "f.webp", image_bytes("WEBP")),
+        "png": write_file(tmp_path, "c.png", image_bytes("PNG")),
+        "jpeg": write_file(tmp_path, "d.jpg", image_bytes("JPEG")),
+        "gif": write_file(tmp_path, "e.gif", image_bytes("GIF")),
+        "webp": write_file(tmp_path, "f.webp", image_bytes("WEBP")),
     }
     async with Publisher(kafka, topic=topics.documents_topic) as publisher:
         for name, path in files.items():
-            await publisher.publish(_ref(name, path))
+            await publisher.publish(document_ref(name, path))
 
     await drain(consumer_config(kafka, topics, group_id, [tmp_path], backend="claude"))
 
@@ -87,12 +76,12 @@ async def test_local_backend_reads_text_layers_and_dead_letters_images(
     kafka: KafkaSettings, topics: TopicSettings, group_id: str, tmp_path: Path
 ) -> None:
     """`local` extracts text and PDF invoices at zero cost and refuses an image with its own class."""
-    text = _write(tmp_path, "a.txt", invoice_text("L-1", total="10.00"))
-    pdf = _write(tmp_path, "b.pdf", pdf_bytes(invoice_text("L-2", total="20.50")))
-    png = _write(tmp_path, "c.png", image_bytes("PNG"))
+    text = write_file(tmp_path, "a.txt", invoice_text("L-1", total="10.00"))
+    pdf = write_file(tmp_path, "b.pdf", pdf_bytes(invoice_text("L-2", total="20.50")))
+    png = write_file(tmp_path, "c.png", image_bytes("PNG"))
     async with Publisher(kafka, topic=topics.documents_topic) as publisher:
         for document_id, path in (("t", text), ("p", pdf), ("i", png)):
-            await publisher.publish(_ref(document_id, path))
+            await publisher.publish(document_ref(document_id, path))
 
     await drain(consumer_config(kafka, topics, group_id, [tmp_path], backend="local"))
 
@@ -106,7 +95,7 @@ async def test_local_backend_reads_text_layers_and_dead_letters_images(
 
 def _failure_cases(root: Path, outside: Path) -> list[tuple[str, bytes, str]]:
     """(document id, exact record value, expected error class) for every permanent failure."""
-    secret = _write(outside, "secret.txt", invoice_text("SECRET"))
+    secret = write_file(outside, "secret.txt", invoice_text("SECRET"))
     (root / "link.txt").symlink_to(secret)
     (root / "linked-dir").symlink_to(outside, target_is_directory=True)
 
@@ -114,13 +103,13 @@ def _failure_cases(root: Path, outside: Path) -> list[tuple[str, bytes, str]]:
         return orjson.dumps({"document_id": document_id, "uri": uri, **extra})
 
     files = {
-        "empty": _write(root, "empty.txt", b""),
-        "docx": _write(root, "letter.pdf", docx_bytes()),  # a .docx disguised by its name
-        "corrupt-pdf": _write(root, "corrupt.pdf", corrupt_pdf_bytes()),
-        "corrupt-png": _write(root, "corrupt.png", image_bytes("PNG")[:70]),
-        "encrypted": _write(root, "locked.pdf", encrypted_pdf_bytes()),
-        "too-many-pages": _write(root, "long.pdf", pdf_bytes("x", pages=101)),
-        "huge-image": _write(root, "wide.png", image_bytes("PNG", size=(8001, 8))),
+        "empty": write_file(root, "empty.txt", b""),
+        "docx": write_file(root, "letter.pdf", docx_bytes()),  # a .docx disguised by its name
+        "corrupt-pdf": write_file(root, "corrupt.pdf", corrupt_pdf_bytes()),
+        "corrupt-png": write_file(root, "corrupt.png", image_bytes("PNG")[:70]),
+        "encrypted": write_file(root, "locked.pdf", encrypted_pdf_bytes()),
+        "too-many-pages": write_file(root, "long.pdf", pdf_bytes("x", pages=101)),
+        "huge-image": write_file(root, "wide.png", image_bytes("PNG", size=(8001, 8))),
     }
     cases = [
         ("not-json", b"this is not json", "InvalidMessage"),
@@ -183,7 +172,7 @@ async def test_every_permanent_failure_lands_in_the_dlq_with_its_class_and_origi
     root.mkdir()
     outside.mkdir()
     cases = _failure_cases(root, outside)
-    good = _write(root, "good.txt", invoice_text("GOOD-1"))
+    good = write_file(root, "good.txt", invoice_text("GOOD-1"))
     await publish_raw(
         kafka,
         topics.documents_topic,

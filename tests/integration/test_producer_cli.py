@@ -9,10 +9,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from producer.reading import partitions_of
+from producer.kafka_io import partitions_of
 from schemas.settings import KafkaSettings, TopicSettings
-from tests.cli import DOCMILL, run_docmill
-from tests.kafka_tools import read_all
+from tests.helpers.cli import DOCMILL, run_docmill
+from tests.helpers.kafka import read_all
 
 pytestmark = pytest.mark.integration
 

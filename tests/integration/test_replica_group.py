@@ -10,12 +10,8 @@ import pytest
 
 from schemas.settings import KafkaSettings, TopicSettings
 from tests.anthropic_sim import AnthropicSimulator
-from tests.integration.test_crash_and_shutdown import (
-    _outcomes,
-    _publish_invoices,
-    _start_consumer,
-)
-from tests.kafka_tools import read_all, wait_until
+from tests.helpers.cli import start_consumer
+from tests.helpers.kafka import outcomes, publish_invoices, read_all, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -26,12 +22,12 @@ async def test_group_survives_a_kill_and_a_join_without_losing_or_skipping(
     in_flight: int, kafka: KafkaSettings, topics: TopicSettings, group_id: str, tmp_path: Path
 ) -> None:
     """3 replicas share a rate-limited API; SIGKILL one and add one mid-run; every document ends once."""
-    ids = await _publish_invoices(kafka, topics, tmp_path, 300)
+    ids = await publish_invoices(kafka, topics, tmp_path, 300)
     log = tmp_path / "replicas.log"
     # 1,200 requests/min shared by the whole group, answered in ~0.2 s.
     with AnthropicSimulator(rpm=1200, latency=0.2) as sim:
         limits = ("--rpm", "1200", "--max-in-flight", str(in_flight))
-        replicas = [_start_consumer(kafka, topics, group_id, tmp_path, sim, log, *limits) for _ in range(3)]
+        replicas = [start_consumer(kafka, topics, group_id, tmp_path, sim, log, *limits) for _ in range(3)]
         try:
 
             async def progressed(count: int) -> bool:
@@ -40,7 +36,7 @@ async def test_group_survives_a_kill_and_a_join_without_losing_or_skipping(
             await wait_until(lambda: progressed(60), 90, "60 results from the group")
             replicas[0].send_signal(signal.SIGKILL)
             replicas[0].wait(10)
-            joiner = _start_consumer(kafka, topics, group_id, tmp_path, sim, log, *limits, "--drain")
+            joiner = start_consumer(kafka, topics, group_id, tmp_path, sim, log, *limits, "--drain")
             assert joiner.wait(180) == 0
             for replica in replicas[1:]:
                 replica.send_signal(signal.SIGTERM)
@@ -52,7 +48,7 @@ async def test_group_survives_a_kill_and_a_join_without_losing_or_skipping(
         rate_limited = sim.stats.status(429)
         total = sim.stats.total_requests
 
-    counts = await _outcomes(kafka, topics)
+    counts = await outcomes(kafka, topics)
     missing = set(ids) - set(counts)
     twice = collections.Counter({doc: n - 1 for doc, n in counts.items() if n > 1})
     print(

@@ -1,0 +1,1 @@
+"""Operator tools: dead-letter inspection and replay, group status, job progress, topic creation."""

@@ -1,0 +1,1 @@
+"""One record's path: decode its reference, have it extracted, store its result or dead letter."""

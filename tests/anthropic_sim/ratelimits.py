@@ -1,0 +1,83 @@
+"""The org-wide token buckets, their anthropic-ratelimit-* headers, and the 429 they cause."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Final
+
+from tests.anthropic_sim.errors import ApiError
+
+# Buckets are not locked themselves: the simulator mutates them under its lock.
+
+# Reported as limit/remaining for a bucket configured as 0 (= unlimited): the real API always
+# sends the headers, and a huge value tells a header-driven client not to throttle.
+UNLIMITED_HEADER_VALUE: Final = 1_000_000_000
+
+
+class Bucket:
+    """A token bucket holding up to ``limit`` and refilled at ``limit/60`` per second.
+
+    ``limit == 0`` means unlimited. The level may go negative (output tokens are debited
+    after the fact), in which case requests wait until it has refilled.
+    """
+
+    __slots__ = ("level", "limit", "updated")
+
+    def __init__(self, limit: int, now: float) -> None:
+        self.limit = max(0, limit)
+        self.level = float(self.limit)
+        self.updated = now
+
+    @property
+    def unlimited(self) -> bool:
+        return self.limit == 0
+
+    def refill(self, now: float) -> None:
+        if not self.unlimited:
+            self.level = min(float(self.limit), self.level + (now - self.updated) * self.limit / 60)
+        self.updated = now
+
+    def wait_seconds(self, need: float) -> float:
+        """Seconds until ``need`` fits; 0 if it fits now.
+
+        A need larger than the whole bucket is admitted once the bucket is full (then
+        driven negative): otherwise such a request could never succeed, and retrying
+        clients would spin forever.
+        """
+        if self.unlimited:
+            return 0.0
+        need = min(need, float(self.limit))
+        return 0.0 if self.level >= need else (need - self.level) * 60 / self.limit
+
+    def take(self, amount: float) -> None:
+        if not self.unlimited:
+            self.level -= amount
+
+    def headers(self, name: str, now_wall: float) -> dict[str, str]:
+        if self.unlimited:
+            limit = remaining = UNLIMITED_HEADER_VALUE
+            to_full = 0.0
+        else:
+            limit, remaining = self.limit, max(0, math.floor(self.level))
+            to_full = (self.limit - self.level) * 60 / self.limit
+        reset = dt.datetime.fromtimestamp(now_wall + max(0.0, to_full), tz=dt.UTC)
+        prefix = f"anthropic-ratelimit-{name}"
+        return {
+            f"{prefix}-limit": str(limit),
+            f"{prefix}-remaining": str(remaining),
+            f"{prefix}-reset": reset.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+
+
+def rate_limit_error(name: str, limit: int, wait: float) -> ApiError:
+    unit = {"requests": "requests", "input": "input tokens", "output": "output tokens"}[name]
+    return ApiError(
+        429,
+        f"This request would exceed the rate limit for your organization of {limit:,} "
+        f"{unit} per minute. For details, refer to: "
+        "https://docs.claude.com/en/api/rate-limits. You can see the response headers "
+        "for current usage. Please reduce the prompt length or the maximum tokens "
+        "requested, or try again later.",
+        retry_after=max(1, math.ceil(wait)),
+    )

@@ -1,0 +1,83 @@
+"""The JSON bodies the simulator answers with: a Messages reply and an error reply."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from tests.anthropic_sim.cache import CachePlan
+from tests.anthropic_sim.errors import ApiError
+from tests.anthropic_sim.tokens import OUTPUT_TOKEN_OVERHEAD
+from tests.anthropic_sim.validation import Prepared
+
+
+def _fmt_seconds(seconds: float) -> str:
+    # Integral values as integers (the real header's format); fractions are kept for
+    # fast tests — the SDK accepts non-integer retry-after values.
+    return str(int(seconds)) if float(seconds).is_integer() else f"{seconds:g}"
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_01{uuid.uuid4().hex[:22]}"
+
+
+def error_response(request_id: str, err: ApiError) -> web.Response:
+    error: dict[str, Any] = {"type": err.error_type, "message": err.message}
+    if err.details is not None:
+        error["details"] = err.details
+    headers = {}
+    if err.retry_after is not None:
+        headers["retry-after"] = _fmt_seconds(err.retry_after)
+    return web.Response(
+        status=err.status,
+        body=orjson.dumps({"type": "error", "error": error, "request_id": request_id}),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def build_message(prepared: Prepared, plan: CachePlan, result: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    output_json = orjson.dumps(result)
+    output_tokens = math.ceil(len(output_json) / 4) + OUTPUT_TOKEN_OVERHEAD
+    truncated = output_tokens > prepared.max_tokens
+    if truncated:
+        # Like the real API: generation stops at max_tokens, leaving a cut-off answer.
+        output_tokens = prepared.max_tokens
+    content: dict[str, Any]
+    if prepared.forced_tool is not None:
+        content = {
+            "type": "tool_use",
+            "id": new_id("toolu"),
+            "name": prepared.forced_tool,
+            "input": {} if truncated else result,
+        }
+        stop_reason = "max_tokens" if truncated else "tool_use"
+    else:
+        text = output_json.decode()
+        content = {"type": "text", "text": text[: output_tokens * 4] if truncated else text}
+        stop_reason = "max_tokens" if truncated else "end_turn"
+    message = {
+        "id": new_id("msg"),
+        "type": "message",
+        "role": "assistant",
+        "model": prepared.model,
+        "content": [content],
+        "stop_reason": stop_reason,
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": prepared.total_input_tokens - plan.read - plan.created,
+            "output_tokens": output_tokens,
+            "cache_creation_input_tokens": plan.created,
+            "cache_read_input_tokens": plan.read,
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": plan.create_5m,
+                "ephemeral_1h_input_tokens": plan.create_1h,
+            },
+            "service_tier": "standard",
+        },
+    }
+    return message, output_tokens
