@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from producer.identity import document_id_for
 from schemas.messages import DocumentRef
+from schemas.validation import validation_problems
 
 _URI = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 _GLOB_CHARS = re.compile(r"[*?\[]")
@@ -58,9 +59,8 @@ def _ref(uri: str, defaults: RefDefaults, **fields: Any) -> DocumentRef | Source
             **fields,
         )
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        return SourceError(uri, f"invalid {where}: {first['msg']}")
+        first = validation_problems(error, limit=1)[0]
+        return SourceError(uri, f"invalid {first.where}: {first.message}")
 
 
 def _walk(folder: Path) -> Iterator[Path]:

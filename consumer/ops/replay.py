@@ -204,22 +204,31 @@ async def _behind(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -
     return False
 
 
+class _Refused(Exception):
+    """Kafka refused some of a batch's letters: the batch's transaction must abort."""
+
+    def __init__(self, causes: dict[int, BaseException]) -> None:
+        super().__init__(f"{len(causes)} letter(s) refused")
+        self.causes = causes
+
+
 async def _replay_batch(
     producer: AIOKafkaProducer, records: list[Record], plan: ReplayPlan, group_id: str, pacer: _Pacer
 ) -> list[Verdict]:
     """Publishes a batch and commits its offsets in one transaction: all of it, or none.
 
-    When Kafka refuses a letter, the transaction is aborted: the letter's verdict is FAIL
-    and no other letter of the batch counts as replayed.
+    Every publish is awaited before the commit: aiokafka commits a transaction even when
+    one of its sends failed, which would skip that letter for good. When Kafka refuses a
+    letter, the transaction is aborted instead: that letter's verdict is FAIL and no other
+    letter of the batch counts as replayed.
     """
     offsets: dict[TopicPartition, int] = {}
     verdicts: list[Verdict] = []
     sent: list[tuple[int, asyncio.Future[object]]] = []
-    current: int | None = None  # the record being sent, should send() itself refuse it
+    current = 0  # the record being judged and sent, should send() itself refuse it
     try:
         async with producer.transaction():
-            for index, record in enumerate(records):
-                current = index
+            for current, record in enumerate(records):
                 verdict = judge(record, plan)
                 if verdict.action is Action.REPLAY and verdict.letter is not None:
                     await pacer.wait()
@@ -229,25 +238,31 @@ async def _replay_batch(
                         key=record.key,
                         headers=replay_headers(record.headers or ()),
                     )
-                    sent.append((index, future))
+                    sent.append((current, future))
                 verdicts.append(verdict)
-                current = None
                 offsets[TopicPartition(record.topic, record.partition)] = record.offset + 1
+            acknowledged = await asyncio.gather(*(future for _, future in sent), return_exceptions=True)
+            refused = {
+                index: outcome
+                for (index, _), outcome in zip(sent, acknowledged, strict=True)
+                if isinstance(outcome, BaseException)
+            }
+            if refused:
+                raise _Refused(refused)
             await producer.send_offsets_to_transaction(offsets, group_id)
+    except _Refused as refusal:
+        return _failed(records, refusal.causes)
     except KafkaError as error:
-        causes: dict[int, BaseException] = {
-            index: cause
-            for index, future in sent
-            if future.done() and not future.cancelled() and (cause := future.exception()) is not None
-        }
-        if not causes:
-            causes = {current if current is not None else (sent[-1][0] if sent else 0): error}
-        return [
-            Verdict(
-                Action.FAIL,
-                decode_letter(records[index].value),
-                f"{_where(records[index])}: Kafka refused the replay: {type(cause).__name__}: {cause}",
-            )
-            for index, cause in sorted(causes.items())
-        ]
+        return _failed(records, {current: error})
     return verdicts
+
+
+def _failed(records: list[Record], causes: dict[int, BaseException]) -> list[Verdict]:
+    return [
+        Verdict(
+            Action.FAIL,
+            decode_letter(records[index].value),
+            f"{_where(records[index])}: Kafka refused the replay: {type(cause).__name__}: {cause}",
+        )
+        for index, cause in sorted(causes.items())
+    ]

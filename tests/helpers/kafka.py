@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from consumer.extract.base import Extractor
 from consumer.replica.service import ConsumerService
 from consumer.replica.wiring import ConsumerConfig, build_replica
 from producer.kafka_io import partitions_of, read_to_end
@@ -98,9 +99,14 @@ def consumer_config(
     )
 
 
-async def drain(config: ConsumerConfig, timeout: float = 90.0) -> ConsumerService:
-    """Runs one replica until it has drained the topic; returns it for its metrics."""
-    service = build_replica(config, Metrics())
+async def drain(
+    config: ConsumerConfig, timeout: float = 90.0, *, extractor: Extractor | None = None
+) -> ConsumerService:
+    """Runs one replica until it has drained the topic; returns it for its metrics.
+
+    ``extractor`` replaces the one the settings name (e.g. one with a planted bug).
+    """
+    service = build_replica(config, Metrics(), extractor=extractor)
     await asyncio.wait_for(service.run(drain=True), timeout)
     return service
 

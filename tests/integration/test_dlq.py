@@ -8,11 +8,15 @@ from pathlib import Path
 
 import orjson
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from producer.kafka_io import admin_client
 from schemas.settings import KafkaSettings, TopicSettings
 from schemas.topics import Header
 from tests.helpers.cli import run_docmill, topic_env
-from tests.helpers.documents import invoice_text, write_file
+from tests.helpers.documents import document_ref, invoice_text, write_file
 from tests.helpers.kafka import consumer_config, drain, publish_raw, read_all, read_values
 
 pytestmark = pytest.mark.integration
@@ -165,3 +169,70 @@ async def test_replay_rate_limits_letters_per_second(
     print(f"\nreplay of 40 letters: {fast_seconds:.2f} s unlimited, {slow_seconds:.2f} s at --rate 20")
     assert slow_seconds >= 1.9
     assert len(await read_all(kafka, topics.results_topic)) == 80
+
+
+async def test_replay_kafka_refuses_is_counted_as_failed_and_resumes_after_the_fix(
+    kafka: KafkaSettings, topics: TopicSettings, group_id: str, tmp_path: Path
+) -> None:
+    """Letters the target topic refuses (too large for it) fail the replay with exit 1, publish nothing
+    of their batch, and the same replay run after the fix resumes there and replays them once."""
+    padding = {"note": "x" * 4000}  # references larger than the target topic takes
+    values = [
+        (
+            f"big-{i}".encode(),
+            document_ref(f"big-{i}", tmp_path / f"gone-{i}.txt", attributes=padding).to_json(),
+        )
+        for i in range(2)
+    ]
+    await publish_raw(kafka, topics.documents_topic, values)
+    await drain(consumer_config(kafka, topics, group_id, [tmp_path]))
+    target = f"{topics.documents_topic}.small"
+    async with admin_client(kafka) as admin:
+        # Room for small records (and transaction markers), not for these references.
+        await admin.create_topics(
+            [
+                NewTopic(
+                    target,
+                    num_partitions=1,
+                    replication_factor=1,
+                    topic_configs={"max.message.bytes": "2048"},
+                )
+            ]
+        )
+    replay = ("dlq", "replay", "--error-class", "DocumentNotFound", "--to-topic", target)
+
+    refused = _docmill(kafka, topics, *replay)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "replayed 0, skipped by filter 0, refused 0, failed 2" in refused.stdout
+    assert refused.stderr.count("Kafka refused the replay") == 2
+    assert "Traceback" not in refused.stderr
+    assert await _committed_records(kafka, target) == 0  # the aborted batch published nothing
+
+    async with admin_client(kafka) as admin:  # the operator fixes the cause
+        await admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, target, {"max.message.bytes": "1048576"})]
+        )
+    fixed = _docmill(kafka, topics, *replay)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert "replayed 2, skipped by filter 0, refused 0 |" in fixed.stdout
+    assert await _committed_records(kafka, target) == 2
+
+
+async def _committed_records(kafka: KafkaSettings, topic: str) -> int:
+    """Records of committed transactions on a topic (what read_committed consumers see)."""
+    consumer = AIOKafkaConsumer(
+        **kafka.client_kwargs(), group_id=None, enable_auto_commit=False, isolation_level="read_committed"
+    )
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        end = (await consumer.end_offsets([tp]))[tp]
+        count = 0
+        while await consumer.position(tp) < end:
+            batches = await consumer.getmany(tp, timeout_ms=500)
+            count += sum(len(records) for records in batches.values())
+        return count
+    finally:
+        await consumer.stop()
