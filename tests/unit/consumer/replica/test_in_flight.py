@@ -60,7 +60,8 @@ def sample(metrics: Metrics, name: str) -> float | None:
 
 async def test_offsets_are_done_only_when_their_task_returns() -> None:
     """Out of order: the watermark moves past a record only once it and all before it are done."""
-    work, metrics, crashes = Work(), Metrics(), []
+    work, metrics = Work(), Metrics()
+    crashes: list[BaseException] = []
     in_flight = InFlight(4, work.process, metrics, on_crash=crashes.append)
     owned = OwnedPartition(PartitionOffsets())
     for offset in (0, 1, 2):
@@ -98,7 +99,8 @@ async def test_abandoned_and_cancelled_records_stay_unfinished() -> None:
 
 async def test_a_crashed_task_stops_the_replica_loudly_and_keeps_its_offset() -> None:
     """A task failing outside the fate table is counted, reported to the replica, and not marked done."""
-    work, metrics, crashes = Work(), Metrics(), []
+    work, metrics = Work(), Metrics()
+    crashes: list[BaseException] = []
     in_flight = InFlight(4, work.process, metrics, on_crash=crashes.append)
     owned = OwnedPartition(PartitionOffsets())
     in_flight.start(TP, owned, record(0))
