@@ -223,9 +223,9 @@ class FateTable:
         self._outage_suspected = outage_suspected
         self._clock = clock
 
-    def fresh(self) -> Attempts:
-        """The attempts of a step about to start."""
-        return Attempts(budget_since=self._clock())
+    def fresh(self, since: float | None = None) -> Attempts:
+        """The attempts of a step that started at ``since`` (monotonic; default now)."""
+        return Attempts(budget_since=self._clock() if since is None else since)
 
     def decide(self, raised: BaseException, attempts: Attempts, stage: Stage, *, stopping: bool) -> Decision:
         """The fate of a step that raised ``raised`` on attempt ``attempts.made``.

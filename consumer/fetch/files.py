@@ -71,12 +71,19 @@ class FileReader:
         # Lexically outside every root ("..", other folders): refused before anything is opened.
         if not os.path.normpath(raw).startswith(self._named_roots):  # noqa: ASYNC240 - string work, no I/O
             raise PathOutsideAllowedRoots(f"{raw} is outside the allowed roots")
-        fd = self._open_by_descriptor(raw) if self._by_descriptor else self._open_resolved(raw)
-        return await self._read_whole(fd, raw)
+        fd, size = self._open_by_descriptor(raw) if self._by_descriptor else self._open_resolved(raw)
+        try:
+            if size > self._max_bytes:
+                raise DocumentTooLarge(f"{raw} is {size} bytes; the limit is {self._max_bytes}")
+            if size <= _INLINE_READ_BYTES:
+                return _read_all(fd, size, self._max_bytes, raw)
+            return await asyncio.to_thread(_read_all, fd, size, self._max_bytes, raw)
+        finally:
+            os.close(fd)
 
-    # --- opening --------------------------------------------------------------------
+    # --- opening: each returns a descriptor open for reading and the file's size -------
 
-    def _open_by_descriptor(self, raw: str) -> int:
+    def _open_by_descriptor(self, raw: str) -> tuple[int, int]:
         assert _O_PATH is not None
         try:
             located = os.open(raw, _O_PATH | os.O_CLOEXEC)
@@ -86,17 +93,18 @@ class FileReader:
             real = os.readlink(f"{_PROC_FD}{located}")
             if not real.startswith(self._real_roots):
                 raise PathOutsideAllowedRoots(f"{raw} is outside the allowed roots")
-            if not stat.S_ISREG(os.fstat(located).st_mode):
+            info = os.fstat(located)
+            if not stat.S_ISREG(info.st_mode):
                 raise DocumentNotFound(f"{raw} is not a regular file")
             # Reopening the descriptor's own /proc entry opens exactly the inode checked above.
             try:
-                return os.open(f"{_PROC_FD}{located}", _READ_FLAGS)
+                return os.open(f"{_PROC_FD}{located}", _READ_FLAGS), info.st_size
             except OSError as error:
                 raise DocumentNotFound(f"{raw} cannot be opened: {error.strerror}") from None
         finally:
             os.close(located)
 
-    def _open_resolved(self, raw: str) -> int:
+    def _open_resolved(self, raw: str) -> tuple[int, int]:
         path = self._resolved_inside(raw)
         try:
             # O_NOFOLLOW: a symlink swapped in after the check is refused, not followed.
@@ -105,10 +113,11 @@ class FileReader:
             if error.errno == errno.ELOOP:
                 raise PathOutsideAllowedRoots(f"{path} became a symlink") from None
             self._refuse_unopenable(raw, error)
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
             os.close(fd)
             raise DocumentNotFound(f"{path} is not a regular file")
-        return fd
+        return fd, info.st_size
 
     def _resolved_inside(self, raw: str) -> str:
         # realpath follows every symlink and removes "..", so the check sees the file
@@ -128,23 +137,21 @@ class FileReader:
             raise DocumentNotFound(f"{raw} does not exist") from None
         raise DocumentNotFound(f"{raw} cannot be opened: {error.strerror}") from None
 
-    # --- reading --------------------------------------------------------------------
 
-    async def _read_whole(self, fd: int, raw: str) -> bytes:
-        limit = self._max_bytes
-        with os.fdopen(fd, "rb") as handle:
-            size = os.fstat(fd).st_size
-            if size > limit:
-                raise DocumentTooLarge(f"{raw} is {size} bytes; the limit is {limit}")
-            # One byte more than the size seen: a file that grew since is noticed below.
-            want = size + 1
-            data = (
-                handle.read(want)
-                if size <= _INLINE_READ_BYTES
-                else await asyncio.to_thread(handle.read, want)
-            )
-            if len(data) > size:  # it grew while being read: take the rest, within the limit
-                data += handle.read(limit + 1 - len(data))
-                if len(data) > limit:
-                    raise DocumentTooLarge(f"{raw} grew past the limit of {limit} bytes while read")
-            return data
+def _read_all(fd: int, size: int, limit: int, raw: str) -> bytes:
+    """The whole file: ``size`` bytes as seen when opened, or more, up to ``limit``, if it grew."""
+    # One byte more than the size seen: a file that grew since is noticed.
+    data = os.read(fd, size + 1)
+    if len(data) == size:
+        return data  # the common case: all of it, and nothing more
+    # A short read, or a file that grew while it was read: on to its end, within the limit.
+    chunks, total = [data], len(data)
+    while total <= limit:
+        more = os.read(fd, limit + 1 - total)
+        if not more:
+            break
+        chunks.append(more)
+        total += len(more)
+    if total > limit:
+        raise DocumentTooLarge(f"{raw} grew past the limit of {limit} bytes while read")
+    return b"".join(chunks)

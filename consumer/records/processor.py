@@ -20,12 +20,13 @@ import structlog
 
 from consumer.extract.base import Extractor
 from consumer.fate.errors import UnexpectedError, UnknownExtractionSchema
-from consumer.fate.table import Attempts, Decision, Fate, FateTable, Stage
+from consumer.fate.table import Decision, Fate, FateTable, Stage
 from consumer.fetch.documents import Document, check_declared_type, inspect_document
 from consumer.fetch.fetcher import Fetcher
 from consumer.records.emit import Emitter
 from consumer.records.intake import decode_document_ref
 from consumer.records.letters import Record, dead_letter, source_of
+from consumer.records.log_context import bind_record, start_record
 from schemas.extraction import load_schema
 from schemas.messages import DeadLetter, DocumentRef, ExtractionResult
 from schemas.metrics import Metrics
@@ -88,14 +89,24 @@ class RecordProcessor:
 
         Runs as its own task, whose private copy of the context carries the
         record's log fields: bound once, gone with the task, nothing to reset.
+        Each step is tried once directly; only a failure enters the retry loop
+        (the common path pays for no bookkeeping).
         """
-        structlog.contextvars.bind_contextvars(
-            topic=record.topic, partition=record.partition, offset=record.offset
-        )
+        start_record(topic=record.topic, partition=record.partition, offset=record.offset)
         reading = _Reading(record)
         try:
-            result = await self._retrying(Stage.EXTRACT, lambda attempts: self._extract(reading, attempts))
-            await self._retrying(Stage.PUBLISH_RESULT, lambda _: self._emitter.publish_result(result))
+            try:
+                result = await self._extract(reading, 1)
+            except Exception as raised:
+                result = await self._retrying(
+                    Stage.EXTRACT, raised, lambda attempt: self._extract(reading, attempt), reading.started
+                )
+            try:
+                await self._emitter.publish_result(result)
+            except Exception as raised:
+                await self._retrying(
+                    Stage.PUBLISH_RESULT, raised, lambda _: self._emitter.publish_result(result)
+                )
         except _DeadLettered as dead:
             await self._dead_letter(reading, dead.decision)
             return
@@ -103,13 +114,13 @@ class RecordProcessor:
 
     # --- the steps -------------------------------------------------------------------
 
-    async def _extract(self, reading: _Reading, attempts: Attempts) -> ExtractionResult:
-        """One attempt at the record's result."""
-        reading.attempts = attempts.made
+    async def _extract(self, reading: _Reading, attempt: int) -> ExtractionResult:
+        """Attempt number ``attempt`` at the record's result."""
+        reading.attempts = attempt
         ref = reading.ref
         if ref is None:
             ref = reading.ref = decode_document_ref(reading.record.value)
-            structlog.contextvars.bind_contextvars(document_id=ref.document_id, job_id=ref.job_id)
+            bind_record(document_id=ref.document_id, job_id=ref.job_id)
         schema = load_schema(ref.extraction_schema)
         if schema is None:
             raise UnknownExtractionSchema(f"no extraction schema named {ref.extraction_schema!r}")
@@ -126,7 +137,7 @@ class RecordProcessor:
             confidence=extraction.confidence,
             usage=extraction.usage,
             cost_usd=extraction.cost_usd,
-            attempts=attempts.made,
+            attempts=attempt,
             latency_seconds=time.monotonic() - reading.started,
             source=source_of(reading.record),
         )
@@ -141,15 +152,17 @@ class RecordProcessor:
         check_declared_type(document, served_as)
         return document
 
-    async def _retrying(self, stage: Stage, step: Callable[[Attempts], Awaitable[T]]) -> T:
-        """Runs a step until it succeeds or the fate table says otherwise."""
-        attempts = self._fates.fresh()
+    async def _retrying(
+        self, stage: Stage, raised: Exception, step: Callable[[int], Awaitable[T]], since: float | None = None
+    ) -> T:
+        """After a step's first attempt raised ``raised``: what the fate table says, until it succeeds.
+
+        ``step(attempt)`` makes attempt number ``attempt`` (1-based); the retry budget counts
+        from ``since`` (when the first attempt started; default now).
+        """
+        attempts = self._fates.fresh(since).another()
         while True:
-            attempts = attempts.another()
-            try:
-                return await step(attempts)
-            except Exception as raised:
-                decision = self._fates.decide(raised, attempts, stage, stopping=self._stopping.is_set())
+            decision = self._fates.decide(raised, attempts, stage, stopping=self._stopping.is_set())
             if decision.fate is Fate.DEAD_LETTER:
                 raise _DeadLettered(decision)
             if decision.fate is Fate.STOP:
@@ -168,6 +181,11 @@ class RecordProcessor:
                 delay_seconds=round(decision.delay, 3),
             )
             await self._pause(decision.delay, decision)
+            attempts = attempts.another()
+            try:
+                return await step(attempts.made)
+            except Exception as error:
+                raised = error
 
     async def _pause(self, seconds: float, decision: Decision) -> None:
         """Sleeps before the next attempt; a stop request ends the wait (and the record) at once."""
@@ -214,10 +232,14 @@ class RecordProcessor:
                 keep_value_bytes=limit,
             )
 
-        await self._retrying(
-            Stage.PUBLISH_LETTER,
-            lambda _: self._emitter.publish_dead_letter(letter_keeping, record.key, headers),
-        )
+        try:
+            await self._emitter.publish_dead_letter(letter_keeping, record.key, headers)
+        except Exception as raised:
+            await self._retrying(
+                Stage.PUBLISH_LETTER,
+                raised,
+                lambda _: self._emitter.publish_dead_letter(letter_keeping, record.key, headers),
+            )
         self._metrics.record_dead_letter(error.error_class)
         log.warning(
             "record.done",

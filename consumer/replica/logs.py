@@ -11,6 +11,8 @@ import orjson
 import structlog
 from structlog.typing import EventDict, WrappedLogger
 
+from consumer.records.log_context import merge_record_fields
+
 _REDACTED = "[redacted]"
 
 
@@ -42,6 +44,7 @@ def configure_logging(log_format: str = "auto", level: str = "info") -> None:
         else structlog.processors.JSONRenderer(serializer=_orjson_dumps)
     )
     shared: list[Any] = [
+        merge_record_fields,
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
