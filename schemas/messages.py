@@ -1,4 +1,4 @@
-"""The three messages docmill puts on Kafka, versioned and serialized with orjson.
+"""The messages docmill puts on Kafka: versioned, compact UTF-8 JSON (read with orjson).
 
 Readers accept unknown *fields* (a newer producer may add optional ones) and
 ignore them, but refuse an unknown *newer* ``schema_version``: a new version
@@ -27,7 +27,8 @@ class _Message(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
 
     def to_json(self) -> bytes:
-        return orjson.dumps(self.model_dump(mode="json", by_alias=True, exclude_none=True))
+        """Compact UTF-8 JSON, absent optional fields left out, written by pydantic's own serializer."""
+        return self.__pydantic_serializer__.to_json(self, by_alias=True, exclude_none=True)
 
 
 class DocumentRef(_Message):

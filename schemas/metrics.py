@@ -10,6 +10,7 @@ job id.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import IntEnum, StrEnum
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -163,8 +164,9 @@ class Metrics:
     def record_retry(self, reason: ErrorClass) -> None:
         self._retries.labels(reason).inc()
 
-    def set_in_flight(self, records: int) -> None:
-        self._in_flight.set(records)
+    def track_in_flight(self, count: Callable[[], int]) -> None:
+        """Reports ``count()`` as the records in flight, read when scraped (nothing per record)."""
+        self._in_flight.set_function(count)
 
     # --- the API -------------------------------------------------------------------
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from consumer.fetch.documents import Document
 from schemas.extraction import ExtractionSchema
 from schemas.messages import Backend, Usage
+
+
+# Usage is immutable: one shared "nothing used" instance, not a new model per document.
+NO_USAGE = Usage()
 
 
 @dataclass(frozen=True)
@@ -16,7 +20,7 @@ class Extraction:
 
     data: dict[str, Any]
     model: str
-    usage: Usage = field(default_factory=Usage)
+    usage: Usage = NO_USAGE
     confidence: float | None = None
     api_calls: int = 0
     cost_usd: float = 0.0

@@ -11,6 +11,7 @@ raises ``Abandoned`` when the replica stops first.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -203,6 +204,8 @@ class RecordProcessor:
             (datetime.now(UTC) - ref.submitted_at).total_seconds() if ref and ref.submitted_at else None
         )
         self._metrics.record_success(self._extractor.name, result.latency_seconds, end_to_end)
+        if not log.is_enabled_for(logging.INFO):
+            return  # the line's fields cost more to gather than the line would be worth
         log.info(
             "record.done",
             fate="succeeded",

@@ -40,6 +40,7 @@ class InFlight:
         self._on_crash = on_crash
         self._count = 0
         self._slot_freed = asyncio.Event()
+        metrics.track_in_flight(lambda: self._count)
 
     @property
     def count(self) -> int:
@@ -74,14 +75,12 @@ class InFlight:
             self._metrics.record_skipped()
             return
         self._count += 1
-        self._metrics.set_in_flight(self._count)
         task = asyncio.create_task(self._process(record))
         owned.tasks.add(task)
 
         def finished(done: asyncio.Task[None]) -> None:
             owned.tasks.discard(done)
             self._count -= 1
-            self._metrics.set_in_flight(self._count)
             self._slot_freed.set()
             if done.cancelled():
                 return  # abandoned: stays uncommitted for the next owner

@@ -6,11 +6,13 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from schemas.extraction import available_schemas, load_schema
 from schemas.generate import JSON_DIR, render_all
-from schemas.messages import SCHEMA_VERSION, DocumentRef
+from schemas.messages import SCHEMA_VERSION, Backend, DocumentRef, ExtractionResult, SourcePosition, Usage
 
 VALID_INVOICE = {
     "invoice_number": "INV-1",
@@ -141,3 +143,32 @@ def test_non_object_data_is_a_problem() -> None:
     schema = load_schema("invoice")
     assert schema is not None
     assert schema.problems(["not", "an", "object"])
+
+
+@given(
+    text=st.text(max_size=40),
+    number=st.floats(allow_nan=False, allow_infinity=False),
+    count=st.integers(min_value=-(2**53), max_value=2**53),
+    flag=st.booleans(),
+)
+def test_messages_are_written_byte_for_byte_as_orjson_writes_them(
+    text: str, number: float, count: int, flag: bool
+) -> None:
+    """to_json's compact output equals orjson's rendering of the same dump, for any text and numbers:
+    the wire format readers see is the one it always was."""
+    result = ExtractionResult(
+        document_id="d-1",
+        job_id=text or None,
+        uri=f"file:///data/{text}.pdf",
+        extraction_schema="invoice",
+        data={"vendor_name": text, "total_amount": number, "count": count, "paid": flag, "missing": None},
+        backend=Backend.CLAUDE,
+        model="claude-x",
+        confidence=None,
+        usage=Usage(input_tokens=abs(count) % 10_000),
+        cost_usd=abs(number),
+        latency_seconds=0.5,
+        source=SourcePosition(topic="t", partition=1, offset=abs(count), timestamp_ms=None),
+    )
+    assert result.to_json() == orjson.dumps(result.model_dump(mode="json", by_alias=True, exclude_none=True))
+    assert ExtractionResult.model_validate_json(result.to_json()) == result

@@ -61,14 +61,17 @@ def test_partition_series_are_forgotten_on_revocation() -> None:
 
 
 def test_gauges_report_the_latest_state() -> None:
-    """In flight, quota share, breaker state and the spend cap report what was last set."""
+    """In flight (read at scrape time), quota share, breaker state and the spend cap report the latest."""
     metrics = Metrics()
-    metrics.set_in_flight(7)
+    in_flight = [7]
+    metrics.track_in_flight(lambda: in_flight[0])
     metrics.set_quota_share(0.25)
     metrics.set_breaker_state(BreakerState.HALF_OPEN)
     metrics.set_spend_limit_reached(True)
     metrics.record_retry(ErrorClass.RATE_LIMITED)
     assert value(metrics, "docmill_in_flight") == 7
+    in_flight[0] = 3
+    assert value(metrics, "docmill_in_flight") == 3  # read when scraped
     assert value(metrics, "docmill_quota_share") == 0.25
     assert value(metrics, "docmill_circuit_breaker_state") == 2
     assert value(metrics, "docmill_spend_limit_reached") == 1
