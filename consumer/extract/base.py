@@ -9,7 +9,6 @@ from consumer.fetch.documents import Document
 from schemas.extraction import ExtractionSchema
 from schemas.messages import Backend, Usage
 
-
 # Usage is immutable: one shared "nothing used" instance, not a new model per document.
 NO_USAGE = Usage()
 
