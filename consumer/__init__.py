@@ -1,1 +1,2 @@
-"""The extraction service: intake, fetch, extract, emit, commit, metrics."""
+"""The extraction service and the tools that need it, by stage: commands/, replica/, records/,
+extract/, fetch/, throttle/, checkpoint/, fate/, ops/ (see each package's docstring)."""

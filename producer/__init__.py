@@ -1,4 +1,4 @@
-"""Publishing document references to Kafka (CLI and async API), and topic administration."""
+"""What upstream services embed to publish document references: imports only ``schemas``, never the SDK."""
 
 from producer.publisher import Publisher
 
