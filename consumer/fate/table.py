@@ -24,9 +24,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anthropic
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from consumer.fate.backoff import Backoff
@@ -48,6 +47,9 @@ from consumer.fate.errors import (
     TransientError,
     UnexpectedError,
 )
+
+if TYPE_CHECKING:
+    import anthropic
 
 # --- 1. what was raised -> a typed error -------------------------------------------------
 
@@ -134,10 +136,27 @@ def unexpected(error: BaseException) -> UnexpectedError:
     return UnexpectedError(f"{type(error).__name__}: {error}" + (f" (at {where})" if where else ""))
 
 
-def classify(error: BaseException) -> ProcessingError:  # noqa: PLR0911 - one return per kind reads as a table
+def classify(error: BaseException) -> ProcessingError:
     """The typed error for any exception raised while processing a record."""
     if isinstance(error, ProcessingError):
         return error
+    if isinstance(error, KafkaError):
+        if error.retriable or isinstance(error, KafkaConnectionError):
+            return KafkaUnavailable(f"Kafka: {type(error).__name__}: {error}")
+        return PublishRejected(f"Kafka refused it: {type(error).__name__}: {error}")
+    if type(error).__module__.partition(".")[0] == "anthropic":
+        return _classify_api(error)
+    return unexpected(error)
+
+
+def _classify_api(error: BaseException) -> ProcessingError:
+    """An SDK exception's typed error.
+
+    The SDK is imported here, not at the top: an exception of it means it is loaded already,
+    and a replica on the ``local`` backend never loads its ~40 MB of modules.
+    """
+    import anthropic
+
     if isinstance(error, anthropic.APITimeoutError):
         return ApiTimeout("the API call timed out")
     if isinstance(error, anthropic.APIConnectionError):
@@ -146,10 +165,6 @@ def classify(error: BaseException) -> ProcessingError:  # noqa: PLR0911 - one re
         return _api_status_error(error)
     if isinstance(error, anthropic.APIError):
         return ApiRequestRejected(f"unexpected API error: {error}")
-    if isinstance(error, KafkaError):
-        if error.retriable or isinstance(error, KafkaConnectionError):
-            return KafkaUnavailable(f"Kafka: {type(error).__name__}: {error}")
-        return PublishRejected(f"Kafka refused it: {type(error).__name__}: {error}")
     return unexpected(error)
 
 

@@ -30,3 +30,15 @@ def test_importing_the_producer_loads_neither_the_sdk_nor_the_consumer() -> None
     )
     run = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_a_local_replica_and_the_produce_command_do_not_load_the_sdk() -> None:
+    """The anthropic SDK (tens of MB of modules) is loaded only by a replica that calls Claude."""
+    probe = (
+        "import sys, consumer.replica.wiring, consumer.records.processor, consumer.commands.produce, "
+        "consumer.commands.consume, consumer.ops.replay; "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'anthropic'); "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    run = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr

@@ -17,10 +17,20 @@ from consumer.fate.errors import (
     PathOutsideAllowedRoots,
     UnsupportedUriScheme,
 )
+from consumer.fetch import files
 from consumer.fetch.fetcher import Fetcher
 from schemas.settings import FetchSettings
 
 # --- file:// -------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True, params=["by-descriptor", "by-realpath"])
+def opening(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs both ways files are confined: through an O_PATH descriptor (Linux), and by
+    resolving the path first where the system has no O_PATH."""
+    if request.param == "by-realpath":
+        monkeypatch.setattr(files, "_O_PATH", None)
+    return str(request.param)
 
 
 @dataclass
