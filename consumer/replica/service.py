@@ -95,9 +95,6 @@ class ConsumerService:
         self._crash = self._crash or error
         self.stop()
 
-    def ready(self) -> bool:
-        return self.readiness.ready()
-
     def install_signal_handlers(self) -> None:
         """SIGTERM/SIGINT stop cleanly; a second one abandons in-flight work at once."""
         loop = asyncio.get_running_loop()
