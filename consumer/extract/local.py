@@ -140,10 +140,10 @@ class LocalExtractor:
             raise UnsupportedByBackend("the document has no text layer (a scan?); use the claude backend")
         data = find_invoice_fields(text)
         required = schema.required_fields
-        confidence = sum(1 for name in required if name in data) / len(required) if required else 1.0
         # The fields are typed by construction here, so only presence can fail; the
         # full JSON Schema check is kept for model replies, whose types are not.
         missing = [name for name in required if name not in data]
+        confidence = 1 - len(missing) / len(required) if required else 1.0
         if missing:
             raise OutputValidationFailed(
                 f"local extraction incomplete (confidence {confidence:.2f}): missing {', '.join(missing)}"

@@ -24,10 +24,15 @@ from schemas.settings import FetchSettings
 # --- file:// -------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True, params=["by-descriptor", "by-realpath"])
+@pytest.fixture(autouse=True, params=["beneath", "by-descriptor", "by-realpath"])
 def opening(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Every test runs both ways files are confined: through an O_PATH descriptor (Linux), and by
-    resolving the path first where the system has no O_PATH."""
+    """Every test runs each way files are confined: openat2 beneath the root (Linux 5.6+, falling
+    back to the next way for what it refuses), an O_PATH descriptor (Linux), and resolving the
+    path first where the system has neither."""
+    if request.param == "beneath" and files._BENEATH is None:
+        pytest.skip("this system has no openat2")
+    if request.param != "beneath":
+        monkeypatch.setattr(files, "_BENEATH", None)
     if request.param == "by-realpath":
         monkeypatch.setattr(files, "_O_PATH", None)
     return str(request.param)
