@@ -10,7 +10,7 @@ bootstrap=127.0.0.1:${KAFKA_PORT:-9092}
 export DOCMILL_BOOTSTRAP_SERVERS=$bootstrap
 
 if [ -n "${ANTHROPIC_API_KEY:-}" ]; then
-  echo "demo: ANTHROPIC_API_KEY is set: extracting with Claude (${DOCMILL_MODEL:-claude-haiku-4-5})"
+  echo "demo: ANTHROPIC_API_KEY is set: extracting with Claude (${DOCMILL_MODEL:-claude-haiku-5-5})"
   backend=claude
 else
   echo "demo: ANTHROPIC_API_KEY is not set: extracting with the zero-cost local backend"

@@ -37,6 +37,7 @@ class ErrorClass(StrEnum):
     API_REQUEST_REJECTED = "ApiRequestRejected"
     API_AUTHENTICATION_FAILED = "ApiAuthenticationFailed"
     OUTPUT_VALIDATION_FAILED = "OutputValidationFailed"
+    REFUSED = "Refused"
     RATE_LIMITED = "RateLimited"
     SPEND_LIMIT_REACHED = "SpendLimitReached"
     API_UNAVAILABLE = "ApiUnavailable"

@@ -61,6 +61,8 @@ class Usage(BaseModel):
     output_tokens: int = 0
     cache_read_input_tokens: int = 0
     cache_creation_input_tokens: int = 0
+    # The part of output_tokens spent thinking (billed as output, already in output_tokens).
+    thinking_tokens: int = 0
 
 
 class SourcePosition(BaseModel):
@@ -114,6 +116,8 @@ class DeadLetter(_Message):
     original_key: str | None = None
     error_class: str
     error_message: str
+    # A finer reason where the failure has one, e.g. a refusal's category.
+    error_category: str | None = None
     retryable: bool
     attempts: int
     first_failure_at: datetime

@@ -35,6 +35,7 @@ class TokenType(StrEnum):
     OUTPUT = "output"
     CACHE_WRITE = "cache_write"
     CACHE_READ = "cache_read"
+    THINKING = "thinking"  # part of output: counted in both
 
 
 class Bucket(StrEnum):
@@ -178,6 +179,7 @@ class Metrics:
         self._tokens.labels(model, TokenType.OUTPUT).inc(usage.output_tokens)
         self._tokens.labels(model, TokenType.CACHE_READ).inc(usage.cache_read_input_tokens)
         self._tokens.labels(model, TokenType.CACHE_WRITE).inc(usage.cache_creation_input_tokens)
+        self._tokens.labels(model, TokenType.THINKING).inc(usage.thinking_tokens)
         self._cost.labels(model).inc(cost_usd)
 
     def observe_limiter_wait(self, seconds: float) -> None:

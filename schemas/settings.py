@@ -164,8 +164,15 @@ class ExtractionSettings(_Settings):
     backend: Literal["claude", "local"] | None = Field(
         None, description="claude or local (default: claude when ANTHROPIC_API_KEY is set)."
     )
-    model: str = Field("claude-haiku-4-5", description="Claude model id.")
+    model: str = Field("claude-haiku-5-5", description="Claude model id (see `docmill models`).")
     max_output_tokens: int = Field(2048, ge=1, description="max_tokens of each extraction call.")
+    effort: Literal["low", "medium", "high", "xhigh", "max"] | None = Field(
+        None,
+        description="output_config.effort for every call, instead of the model's cheapest thinking setting.",
+    )
+    refusal_fallback_model: str | None = Field(
+        None, description="Model that gets one more attempt when the model refuses a document."
+    )
     request_timeout_seconds: float = Field(120.0, gt=0, description="Time limit of one API call.")
     spend_limit_probe_seconds: float = Field(
         60.0, gt=0, description="While the spend cap is reached, how often one call probes for it."

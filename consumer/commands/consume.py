@@ -9,10 +9,9 @@ from typing import Any
 import click
 
 from consumer.commands.options import kafka_errors, load_settings, settings_options
-from consumer.extract.pricing import UnknownModelPrice
 from consumer.replica.logs import configure_logging
 from consumer.replica.service import ReplicaCrashed
-from consumer.replica.wiring import ConsumerConfig, build_replica
+from consumer.replica.wiring import ConsumerConfig, StartupRefused, build_replica
 from schemas.settings import (
     ConsumerSettings,
     ExtractionSettings,
@@ -60,7 +59,7 @@ def consume(drain: bool, **flags: Any) -> None:
     with kafka_errors(config.kafka.bootstrap_servers):
         try:
             asyncio.run(main())
-        except UnknownModelPrice as error:
+        except StartupRefused as error:
             raise click.ClickException(str(error)) from None
         except ReplicaCrashed as error:
             raise click.ClickException(f"stopped: {error}") from None

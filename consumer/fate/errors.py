@@ -19,6 +19,8 @@ class ProcessingError(Exception):
 
     # Whether replaying the dead letter later may succeed (the letter's ``retryable`` flag).
     retryable: ClassVar[bool] = False
+    # A finer reason than the class, where the failure has one (e.g. a refusal's category).
+    category: str | None = None
 
     @property
     def error_class(self) -> ErrorClass:
@@ -129,6 +131,15 @@ class ApiAuthenticationFailed(PermanentError):
 
 class OutputValidationFailed(PermanentError):
     """The model's reply did not match the extraction schema, also after a second try."""
+
+
+class Refused(PermanentError):
+    """The model declined the document (HTTP 200, ``stop_reason: "refusal"``), also on the
+    fallback model when one is configured. ``category`` is the API's reason, when it gives one."""
+
+    def __init__(self, message: str, category: str | None = None) -> None:
+        super().__init__(message)
+        self.category = category
 
 
 class RateLimited(TransientError):

@@ -69,6 +69,7 @@ def dead_letter(
         original_key=key,
         error_class=error.error_class,
         error_message=str(error)[:MAX_ERROR_MESSAGE],
+        error_category=error.category,
         retryable=error.retryable,
         attempts=attempts,
         first_failure_at=decision.attempts.first_failure_at or datetime.now(UTC),

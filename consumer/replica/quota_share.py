@@ -19,7 +19,7 @@ from aiokafka.errors import KafkaError
 from consumer.checkpoint.lag import PartitionLag, group_lag
 from consumer.replica.partitions import Partitions
 from consumer.replica.readiness import KAFKA_SILENCE_SECONDS, Readiness
-from consumer.throttle.limiter import RateLimiter
+from consumer.throttle.pools import PoolLimiters
 from schemas.metrics import Metrics
 
 log = structlog.get_logger("docmill.consumer")
@@ -47,7 +47,7 @@ class QuotaShare:
         group_id: str,
         topic: str,
         partitions: Partitions,
-        limiter: RateLimiter,
+        limiter: PoolLimiters,
         metrics: Metrics,
         readiness: Readiness,
     ) -> None:
@@ -72,7 +72,7 @@ class QuotaShare:
             entry = lag.get(tp)
             self._metrics.set_partition_lag(tp.topic, tp.partition, entry.lag if entry else 0)
         self._limiter.set_share(share_of(lag, owned))
-        self._metrics.set_quota_share(self._limiter.share)
+        self._metrics.set_quota_share(self._limiter.main.share)
 
     async def read_lag(self) -> dict[TopicPartition, PartitionLag]:
         """The lag of every partition of the documents topic."""

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+import structlog
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from consumer.checkpoint.commits import Checkpoint
 from consumer.extract.base import Extractor
-from consumer.extract.pricing import price_for
 from consumer.fate.backoff import Backoff
 from consumer.fate.table import FateTable
 from consumer.fetch.fetcher import Fetcher
@@ -28,9 +28,19 @@ from consumer.replica.service import ConsumerService
 from consumer.replica.timing import Every
 from consumer.throttle.breaker import CircuitBreaker
 from consumer.throttle.limiter import RateLimiter
+from consumer.throttle.pools import PoolLimiters
+from schemas.extraction import available_schemas, load_schema
 from schemas.messages import Backend
 from schemas.metrics import Metrics
+from schemas.models import model_facts, startup_problem
 from schemas.settings import ConsumerSettings, ExtractionSettings, FetchSettings, KafkaSettings, TopicSettings
+
+log = structlog.get_logger("docmill.consumer")
+
+
+class StartupRefused(Exception):
+    """The settings name something a replica must not run with (a retired model, an effort the
+    model does not take, a schema the API cannot express): one line says what and why."""
 
 
 @dataclass(frozen=True)
@@ -64,19 +74,57 @@ def kafka_consumer(config: ConsumerConfig) -> AIOKafkaConsumer:
     )
 
 
+def check_claude_settings(settings: ExtractionSettings) -> None:
+    """Refuses, before anything starts, what the API would refuse on every call."""
+    from consumer.extract.output_schema import SchemaNotExpressible, api_schema
+    from consumer.extract.request import EffortNotSupported, thinking_choice
+
+    for role, model in (
+        ("model", settings.model),
+        ("refusal fallback model", settings.refusal_fallback_model),
+    ):
+        if model is None:
+            continue
+        error, warning = startup_problem(model)
+        if error:
+            raise StartupRefused(f"{role}: {error}")
+        if warning:
+            log.warning("model.not_current", role=role, detail=warning)
+        try:
+            thinking_choice(model_facts(model), settings.effort)
+        except EffortNotSupported as refused:
+            raise StartupRefused(f"{role}: {refused}") from None
+    for name in available_schemas():
+        schema = load_schema(name)
+        assert schema is not None
+        try:
+            api_schema(schema.json_schema, name)
+        except SchemaNotExpressible as refused:
+            raise StartupRefused(f"extraction schema {refused}") from None
+
+
 def extractor_for(
-    settings: ExtractionSettings, metrics: Metrics, limiter: RateLimiter, breaker: CircuitBreaker
+    settings: ExtractionSettings, metrics: Metrics, limiters: PoolLimiters, breaker: CircuitBreaker
 ) -> Extractor:
     """The extractor the settings ask for; the SDK is imported only when it is Claude."""
     if Backend(settings.resolved_backend()) is Backend.CLAUDE:
-        # Refused at start-up rather than guessed: cost metrics must never be made up.
-        price_for(settings.model)
+        check_claude_settings(settings)
         from consumer.extract.claude import ClaudeExtractor
 
-        return ClaudeExtractor(settings, metrics, limiter, breaker)
+        return ClaudeExtractor(settings, metrics, limiters, breaker)
     from consumer.extract.local import LocalExtractor
 
     return LocalExtractor()
+
+
+def pool_limiters(extraction: ExtractionSettings, metrics: Metrics) -> PoolLimiters:
+    """The configured limits belong to the main model's pool; other pools learn theirs."""
+    main = RateLimiter(rpm=extraction.rpm, itpm=extraction.itpm, otpm=extraction.otpm, metrics=metrics)
+    try:
+        pool = model_facts(extraction.model).rate_limit_pool
+    except LookupError:
+        pool = extraction.model  # a local replica never calls; a Claude one is refused before
+    return PoolLimiters(pool, main, RateLimiter)
 
 
 def build_replica(
@@ -87,7 +135,7 @@ def build_replica(
     settings, extraction = config.consumer, config.extraction
     stopping = asyncio.Event()
 
-    limiter = RateLimiter(rpm=extraction.rpm, itpm=extraction.itpm, otpm=extraction.otpm, metrics=metrics)
+    limiters = pool_limiters(extraction, metrics)
     breaker = CircuitBreaker(cooldown_seconds=extraction.breaker_cooldown_seconds, metrics=metrics)
     backoff = Backoff(
         base_seconds=settings.retry_base_seconds,
@@ -96,7 +144,7 @@ def build_replica(
         max_attempts=settings.max_attempts,
     )
     fates = FateTable(backoff, outage_suspected=lambda: breaker.outage_suspected)
-    extractor = extractor or extractor_for(extraction, metrics, limiter, breaker)
+    extractor = extractor or extractor_for(extraction, metrics, limiters, breaker)
     fetcher = Fetcher(config.fetch)
     emitter = Emitter(
         config.kafka, results_topic=config.topics.results_topic, dlq_topic=config.topics.dlq_topic
@@ -129,7 +177,7 @@ def build_replica(
         group_id=settings.group_id,
         topic=config.topics.documents_topic,
         partitions=partitions,
-        limiter=limiter,
+        limiter=limiters,
         metrics=metrics,
         readiness=readiness,
     )

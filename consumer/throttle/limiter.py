@@ -14,6 +14,16 @@ Many replicas share one quota without talking to each other:
   has left, minus what it has itself spent since that request left, so any
   drift (another tenant, a skewed share) is corrected within one round trip;
 * a 429 pauses every call of the replica until its ``retry-after``.
+
+A full minute's burst is never assumed: the API may enforce "60 RPM" as one
+request per second. Each bucket holds only what it has *learnt* it may hold
+— ``remaining`` plus the refill until ``reset`` (the moment the bucket is
+full again) is the API's real capacity — starting from one second's worth;
+calls start slowly (a window of a few calls in flight, one more for every
+answer: doubling each round trip, as TCP's slow start), so neither a replica
+that starts nor one that joins a running group fires its whole backlog at
+once; and a 429 is evidence that the capacity is smaller than assumed, so
+the capacity and the window shrink.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from schemas.metrics import Bucket, Metrics
 
@@ -37,24 +48,45 @@ _HEADER_NAMES = {
 }
 # Never wait longer than this in one go, so pauses and share changes take effect promptly.
 _MAX_NAP = 0.5
+# Until the API's headers say otherwise, a bucket holds one second of refill ("60 RPM may
+# be enforced as 1 request per second"); it never holds more than a minute's.
+ASSUMED_BURST_SECONDS = 1.0
+_MAX_BURST_SECONDS = 60.0
+# Slow start: calls in flight at first, and the least the window shrinks to after a 429.
+SLOW_START_CALLS = 4
+_MAX_WINDOW = 1_000_000
+# After a 429 the rate drops to this fraction, then recovers by a step per answer.
+_CORRECTION_DECREASE = 0.7
+_CORRECTION_STEP = 0.002
+_MIN_CORRECTION = 0.1
+# How often a call held by the window looks again (answers arrive within milliseconds to minutes).
+_WINDOW_NAP = 0.02
 
 
 class TokenBucket:
-    """A bucket of ``limit`` per minute, refilled continuously; ``limit`` 0 means unlimited.
+    """A bucket refilled continuously at ``limit`` per minute, holding ``burst_seconds`` of refill.
 
-    The level may go below zero: real usage reported after a call can exceed
-    its estimate, and the debt is repaid by refill before the next call.
+    ``limit`` 0 means unlimited. The level may go below zero: real usage reported after a
+    call can exceed its estimate, and the debt is repaid by refill before the next call.
     """
 
-    def __init__(self, limit_per_minute: float, now: float) -> None:
+    def __init__(
+        self, limit_per_minute: float, now: float, burst_seconds: float = ASSUMED_BURST_SECONDS
+    ) -> None:
         self.limit = limit_per_minute
         self.share = 1.0
+        self.burst_seconds = burst_seconds
         self.level = self.capacity
         self._updated = now
 
     @property
+    def rate(self) -> float:
+        """Refill per second: this replica's share of the organisation's rate."""
+        return self.limit * self.share / 60.0
+
+    @property
     def capacity(self) -> float:
-        return self.limit * self.share
+        return self.limit * self.share * self.burst_seconds / 60.0
 
     @property
     def unlimited(self) -> bool:
@@ -62,7 +94,7 @@ class TokenBucket:
 
     def refill(self, now: float) -> None:
         if not self.unlimited:
-            self.level = min(self.capacity, self.level + (now - self._updated) * self.capacity / 60.0)
+            self.level = min(self.capacity, self.level + (now - self._updated) * self.rate)
         self._updated = now
 
     def seconds_until(self, amount: float, now: float) -> float:
@@ -73,7 +105,7 @@ class TokenBucket:
         need = min(amount, self.capacity)
         if self.level >= need:
             return 0.0
-        return (need - self.level) * 60.0 / self.capacity if self.capacity > 0 else math.inf
+        return (need - self.level) / self.rate if self.rate > 0 else math.inf
 
     def take(self, amount: float) -> None:
         if not self.unlimited:
@@ -89,6 +121,15 @@ class TokenBucket:
         elif not self.unlimited:
             self.level = self.capacity
 
+    def learn_burst(self, seconds: float) -> None:
+        """The API showed that it holds at least ``seconds`` of refill: hold as much."""
+        self.burst_seconds = min(_MAX_BURST_SECONDS, max(self.burst_seconds, seconds))
+
+    def shrink_burst(self) -> None:
+        """A 429: the API holds less than assumed."""
+        self.burst_seconds = max(ASSUMED_BURST_SECONDS, self.burst_seconds / 2)
+        self.level = min(self.level, self.capacity)
+
 
 @dataclass
 class Permit:
@@ -100,6 +141,8 @@ class Permit:
     # debit included, and kept up to date by reconcile): what was spent after it is
     # what a response's headers cannot yet reflect.
     spent_after: dict[Bucket, float] = field(default_factory=dict)
+    answered: bool = False
+    admitted_at: float = 0.0  # the limiter's clock when the call was let through
 
 
 class RateLimiter:
@@ -114,15 +157,19 @@ class RateLimiter:
         metrics: Metrics | None = None,
         clock: Clock = time.monotonic,
         sleep: Callable[[float], object] = asyncio.sleep,
+        wall_clock: Clock = time.time,
+        burst_seconds: float = ASSUMED_BURST_SECONDS,
+        slow_start: bool = True,
     ) -> None:
         now = clock()
         self._clock = clock
+        self._wall_clock = wall_clock
         self._sleep = sleep
         self._metrics = metrics
         self.buckets = {
-            Bucket.REQUESTS: TokenBucket(rpm, now),
-            Bucket.INPUT_TOKENS: TokenBucket(itpm, now),
-            Bucket.OUTPUT_TOKENS: TokenBucket(otpm, now),
+            Bucket.REQUESTS: TokenBucket(rpm, now, burst_seconds),
+            Bucket.INPUT_TOKENS: TokenBucket(itpm, now, burst_seconds),
+            Bucket.OUTPUT_TOKENS: TokenBucket(otpm, now, burst_seconds),
         }
         # Running total of what this replica debited, per bucket: lets a
         # response's header be corrected for calls sent after that request.
@@ -131,6 +178,13 @@ class RateLimiter:
         self._probe_every: float | None = None  # set while the spend cap is reached
         self._turn = asyncio.Lock()  # first come, first served
         self.share = 1.0
+        # Shrinks on every 429 and grows back with every answer (additive increase, multiplicative
+        # decrease): replicas whose shares add up to more than one (a stale backlog reading, a
+        # replica that has not noticed a join) converge on the quota instead of meeting 429s.
+        self.correction = 1.0
+        # Slow start: at most ``window`` calls unanswered; each answer widens it by one.
+        self.window = SLOW_START_CALLS if slow_start else _MAX_WINDOW
+        self.in_flight = 0
 
     # --- admission -------------------------------------------------------------
 
@@ -140,6 +194,9 @@ class RateLimiter:
         need = {Bucket.REQUESTS: 1.0, Bucket.INPUT_TOKENS: input_tokens, Bucket.OUTPUT_TOKENS: output_tokens}
         async with self._turn:
             while True:
+                if self.in_flight >= self.window:
+                    await self._sleep(_WINDOW_NAP)  # type: ignore[misc]
+                    continue
                 now = self._clock()
                 wait = max(
                     self._paused_until - now,
@@ -154,12 +211,26 @@ class RateLimiter:
             for name, bucket in self.buckets.items():
                 bucket.take(need[name])
                 self._spent[name] += need[name]
-            permit = Permit(input_tokens, output_tokens, spent_after=dict(self._spent))
+            permit = Permit(
+                input_tokens, output_tokens, spent_after=dict(self._spent), admitted_at=self._clock()
+            )
+            self.in_flight += 1
         self._observe_wait(self._clock() - started)
         return permit
 
+    def answered(self, permit: Permit) -> None:
+        """The permit's call is over, however it ended (idempotent): it leaves the window, which
+        widens by one."""
+        if not permit.answered:
+            permit.answered = True
+            self.in_flight -= 1
+            self.window = min(_MAX_WINDOW, self.window + 1)
+            if self.correction < 1.0:
+                self._corrected(self.correction + _CORRECTION_STEP)
+
     def reconcile(self, permit: Permit, input_tokens: float, output_tokens: float) -> None:
-        """Replaces a permit's estimates with the usage the API reported."""
+        """Replaces a permit's estimates with the usage the API reported; the call is answered."""
+        self.answered(permit)
         for name, estimate, actual in (
             (Bucket.INPUT_TOKENS, permit.input_tokens, input_tokens),
             (Bucket.OUTPUT_TOKENS, permit.output_tokens, output_tokens),
@@ -168,6 +239,17 @@ class RateLimiter:
             self._spent[name] += actual - estimate
             # The correction belongs to this call, which the headers already count.
             permit.spent_after[name] = permit.spent_after.get(name, 0.0) + actual - estimate
+
+    def rate_limited(self, retry_after: float | None, headers: Mapping[str, str] | None) -> None:
+        """A 429: every call waits out ``retry-after`` (once: the retried call waits in
+        ``acquire`` with the rest), and the capacity and the window were smaller than assumed."""
+        self.pause(retry_after if retry_after is not None else 1.0)
+        self.window = max(SLOW_START_CALLS, self.in_flight // 2)
+        self._corrected(self.correction * _CORRECTION_DECREASE)
+        for name, bucket in self.buckets.items():
+            remaining = _number((headers or {}).get(_HEADER.format(_HEADER_NAMES[name], "remaining")))
+            if remaining is None or remaining < 1:
+                bucket.shrink_burst()
 
     def pause(self, seconds: float) -> None:
         """Stops every call of the replica for ``seconds`` (a 429's retry-after)."""
@@ -196,9 +278,22 @@ class RateLimiter:
         if abs(share - self.share) < 1e-3:
             return
         self.share = share
+        self._rescale()
+
+    @property
+    def _effective_share(self) -> float:
+        return self.share * self.correction
+
+    def _rescale(self) -> None:
         now = self._clock()
         for bucket in self.buckets.values():
-            bucket.rescale(bucket.limit, share, now)
+            bucket.rescale(bucket.limit, self._effective_share, now)
+
+    def _corrected(self, factor: float) -> None:
+        correction = min(1.0, max(_MIN_CORRECTION, factor))
+        if correction != self.correction:
+            self.correction = correction
+            self._rescale()
 
     def observe_headers(self, headers: Mapping[str, str], permit: Permit | None) -> None:
         """Adapts the buckets to the organisation's limits and what it has left."""
@@ -208,13 +303,25 @@ class RateLimiter:
             if limit and limit != bucket.limit:
                 # The API's figure is the organisation's real limit; a setting
                 # of 0 (unlimited) or a stale one yields to it.
-                bucket.rescale(limit, self.share, now)
+                bucket.rescale(limit, self._effective_share, now)
             remaining = _number(headers.get(_HEADER.format(_HEADER_NAMES[name], "remaining")))
-            if remaining is None or bucket.unlimited or permit is None:
+            if remaining is None or bucket.unlimited:
+                continue
+            until_full = _seconds_until(
+                headers.get(_HEADER.format(_HEADER_NAMES[name], "reset")), self._wall_clock()
+            )
+            if until_full is not None:
+                # What is left plus the refill until full is what the API's bucket holds.
+                bucket.learn_burst(remaining / (bucket.limit / 60.0) + until_full)
+            if permit is None:
                 continue
             bucket.refill(now)
             spent_since = self._spent[name] - permit.spent_after.get(name, 0.0)
-            bucket.level = min(bucket.capacity, remaining * self.share - max(0.0, spent_since))
+            # The header is what was left when the request arrived; the bucket has refilled since
+            # (an answer can take seconds) and this replica has spent more.
+            refilled = bucket.rate * max(0.0, now - permit.admitted_at)
+            estimate = remaining * self._effective_share + refilled - max(0.0, spent_since)
+            bucket.level = min(bucket.level, estimate)
             if self._metrics is not None:
                 self._metrics.set_limiter_remaining(name, bucket.level)
 
@@ -230,3 +337,16 @@ def _number(value: str | None) -> float | None:
         return float(value)
     except ValueError:
         return None
+
+
+def _seconds_until(reset: str | None, wall_now: float) -> float | None:
+    """Seconds from now to an RFC 3339 ``reset`` header (0 if it has passed); None if unreadable."""
+    if not reset:
+        return None
+    try:
+        moment = datetime.fromisoformat(reset.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    return max(0.0, moment.timestamp() - wall_now)

@@ -22,6 +22,8 @@ class UsageTotals:
     cache_creation_5m_input_tokens: int = 0
     cache_creation_1h_input_tokens: int = 0
     cache_read_input_tokens: int = 0
+    thinking_tokens: int = 0  # part of output_tokens
+    billed_usd: float = 0.0  # request by request, at the tier of each request's prompt
 
 
 @dataclasses.dataclass(frozen=True)

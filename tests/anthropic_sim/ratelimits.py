@@ -16,18 +16,25 @@ UNLIMITED_HEADER_VALUE: Final = 1_000_000_000
 
 
 class Bucket:
-    """A token bucket holding up to ``limit`` and refilled at ``limit/60`` per second.
+    """A token bucket refilled at ``limit/60`` per second, holding ``burst_seconds`` of refill.
 
     ``limit == 0`` means unlimited. The level may go negative (output tokens are debited
     after the fact), in which case requests wait until it has refilled.
     """
 
-    __slots__ = ("level", "limit", "updated")
+    __slots__ = ("burst_seconds", "level", "limit", "updated")
 
-    def __init__(self, limit: int, now: float) -> None:
+    def __init__(self, limit: int, now: float, burst_seconds: float = 60.0) -> None:
         self.limit = max(0, limit)
-        self.level = float(self.limit)
+        # The real API may hold far less than a minute's worth ("60 RPM may be enforced as
+        # 1 request per second"): the bucket holds ``burst_seconds`` of refill.
+        self.burst_seconds = burst_seconds
+        self.level = self.capacity
         self.updated = now
+
+    @property
+    def capacity(self) -> float:
+        return self.limit * self.burst_seconds / 60
 
     @property
     def unlimited(self) -> bool:
@@ -35,7 +42,7 @@ class Bucket:
 
     def refill(self, now: float) -> None:
         if not self.unlimited:
-            self.level = min(float(self.limit), self.level + (now - self.updated) * self.limit / 60)
+            self.level = min(self.capacity, self.level + (now - self.updated) * self.limit / 60)
         self.updated = now
 
     def wait_seconds(self, need: float) -> float:
@@ -47,7 +54,7 @@ class Bucket:
         """
         if self.unlimited:
             return 0.0
-        need = min(need, float(self.limit))
+        need = min(need, self.capacity)
         return 0.0 if self.level >= need else (need - self.level) * 60 / self.limit
 
     def take(self, amount: float) -> None:
@@ -60,7 +67,7 @@ class Bucket:
             to_full = 0.0
         else:
             limit, remaining = self.limit, max(0, math.floor(self.level))
-            to_full = (self.limit - self.level) * 60 / self.limit
+            to_full = (self.capacity - self.level) * 60 / self.limit
         reset = dt.datetime.fromtimestamp(now_wall + max(0.0, to_full), tz=dt.UTC)
         prefix = f"anthropic-ratelimit-{name}"
         return {

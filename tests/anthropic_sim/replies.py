@@ -14,6 +14,9 @@ from tests.anthropic_sim.errors import ApiError
 from tests.anthropic_sim.tokens import OUTPUT_TOKEN_OVERHEAD
 from tests.anthropic_sim.validation import Prepared
 
+# A refusal still costs the few tokens of the classifier's stop.
+REFUSAL_OUTPUT_TOKENS = 5
+
 
 def _fmt_seconds(seconds: float) -> str:
     # Integral values as integers (the real header's format); fractions are kept for
@@ -40,37 +43,67 @@ def error_response(request_id: str, err: ApiError) -> web.Response:
     )
 
 
-def build_message(prepared: Prepared, plan: CachePlan, result: dict[str, Any]) -> tuple[dict[str, Any], int]:
-    output_json = orjson.dumps(result)
-    output_tokens = math.ceil(len(output_json) / 4) + OUTPUT_TOKEN_OVERHEAD
-    truncated = output_tokens > prepared.max_tokens
-    if truncated:
-        # Like the real API: generation stops at max_tokens, leaving a cut-off answer.
-        output_tokens = prepared.max_tokens
-    content: dict[str, Any]
-    if prepared.forced_tool is not None:
-        content = {
-            "type": "tool_use",
-            "id": new_id("toolu"),
-            "name": prepared.forced_tool,
-            "input": {} if truncated else result,
+def build_message(
+    prepared: Prepared, plan: CachePlan, result: dict[str, Any], *, thinking: int = 0, refused: bool = False
+) -> tuple[dict[str, Any], int]:
+    """The reply and its billed output tokens (thinking included, as the API bills them).
+
+    A model that thinks answers with a thinking block first; thinking that exhausts
+    ``max_tokens`` leaves no answer at all. A refusal is a 200 with ``stop_reason:
+    "refusal"``, its details, and no content.
+    """
+    thinking = min(thinking, prepared.max_tokens)
+    content: list[dict[str, Any]] = []
+    if thinking:
+        content.append({"type": "thinking", "thinking": "Reading the document…", "signature": new_id("sig")})
+    stop_details = None
+    if refused:
+        output_tokens = thinking + REFUSAL_OUTPUT_TOKENS
+        stop_reason = "refusal"
+        stop_details = {
+            "type": "refusal",
+            "category": "cyber",
+            "explanation": "The request was declined by the model's safety classifiers.",
         }
-        stop_reason = "max_tokens" if truncated else "tool_use"
+        content = []
     else:
-        text = output_json.decode()
-        content = {"type": "text", "text": text[: output_tokens * 4] if truncated else text}
-        stop_reason = "max_tokens" if truncated else "end_turn"
+        output_json = orjson.dumps(result)
+        answer_tokens = math.ceil(len(output_json) / 4) + OUTPUT_TOKEN_OVERHEAD
+        room = prepared.max_tokens - thinking
+        truncated = answer_tokens > room
+        if truncated:
+            # Like the real API: generation stops at max_tokens, leaving a cut-off answer.
+            answer_tokens = room
+        output_tokens = thinking + answer_tokens
+        if prepared.forced_tool is not None:
+            content.append(
+                {
+                    "type": "tool_use",
+                    "id": new_id("toolu"),
+                    "name": prepared.forced_tool,
+                    "input": {} if truncated else result,
+                }
+            )
+            stop_reason = "max_tokens" if truncated else "tool_use"
+        else:
+            text = output_json.decode()
+            text = text[: answer_tokens * 4] if truncated else text
+            if text:
+                content.append({"type": "text", "text": text})
+            stop_reason = "max_tokens" if truncated else "end_turn"
     message = {
         "id": new_id("msg"),
         "type": "message",
         "role": "assistant",
         "model": prepared.model,
-        "content": [content],
+        "content": content,
         "stop_reason": stop_reason,
         "stop_sequence": None,
+        "stop_details": stop_details,
         "usage": {
             "input_tokens": prepared.total_input_tokens - plan.read - plan.created,
             "output_tokens": output_tokens,
+            "output_tokens_details": {"thinking_tokens": thinking},
             "cache_creation_input_tokens": plan.created,
             "cache_read_input_tokens": plan.read,
             "cache_creation": {

@@ -22,9 +22,11 @@ from tests.anthropic_sim.cache import CachePlan, PromptCache
 from tests.anthropic_sim.errors import ApiError, invalid, spend_limit_error
 from tests.anthropic_sim.faults import Fault, fault_error
 from tests.anthropic_sim.limits import MAX_REQUEST_BYTES
+from tests.anthropic_sim.models import SimModel, lookup
 from tests.anthropic_sim.ratelimits import Bucket, rate_limit_error
 from tests.anthropic_sim.replies import build_message, error_response, new_id
 from tests.anthropic_sim.responder import Responder, default_responder
+from tests.anthropic_sim.rules import check, refuses, thinking_tokens
 from tests.anthropic_sim.validation import Prepared, prepare
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,9 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 _REQUEST_ID: Final = web.RequestKey("request_id", str)
+_POOL: Final = web.RequestKey("rate_limit_pool", str)
+# The pool whose headers a response carries when the request named no known model.
+DEFAULT_POOL: Final = "haiku-5-5"
 
 
 @dataclasses.dataclass
@@ -63,7 +68,10 @@ class AnthropicSimulator:
         responder: request body → tool input; replaceable at runtime via ``.responder``.
         api_keys: if given, only these keys authenticate (others get 401).
         models: if given, other model ids get 404 not_found_error.
-        cache_min_tokens: shortest cacheable prefix (the real API silently skips caching
+        burst_seconds: how much refill each bucket holds (the real API may enforce a rate
+            over intervals far shorter than a minute); buckets are per model pool.
+        cache_min_tokens: shortest cacheable prefix; None (the default) uses each model's own
+            minimum, as the API does (the real API silently skips caching
             below 1,024 to 4,096 tokens depending on the model; 0 caches everything).
         seed: seeds jitter and :meth:`fail_rate` draws for reproducible runs.
     """
@@ -82,7 +90,8 @@ class AnthropicSimulator:
         responder: Responder | None = None,
         api_keys: set[str] | None = None,
         models: set[str] | None = None,
-        cache_min_tokens: int = 0,
+        cache_min_tokens: int | None = None,
+        burst_seconds: float = 60.0,
         seed: int | None = None,
     ) -> None:
         self.host = host
@@ -106,9 +115,10 @@ class AnthropicSimulator:
         self._rng = random.Random(seed)
         now = time.monotonic()
         self._limits = (rpm, itpm, otpm)
-        self._requests = Bucket(rpm, now)
-        self._input = Bucket(itpm, now)
-        self._output = Bucket(otpm, now)
+        self.burst_seconds = burst_seconds
+        # Each rate-limit pool (a model, or a family of older ones) has its own three buckets.
+        self._pools: dict[str, tuple[Bucket, Bucket, Bucket]] = {}
+        self._pool(DEFAULT_POOL, now)
         self._cache = PromptCache()
         self._faults: deque[Fault] = deque()
         self._fail_rates: dict[int, float] = {}
@@ -248,22 +258,32 @@ class AnthropicSimulator:
             else:
                 self._fail_rates[status] = probability
 
+    def _pool(self, pool: str, now: float) -> tuple[Bucket, Bucket, Bucket]:
+        """The pool's buckets, made full at first use (call with the lock held)."""
+        buckets = self._pools.get(pool)
+        if buckets is None:
+            rpm, itpm, otpm = self._limits
+            buckets = self._pools[pool] = (
+                Bucket(rpm, now, self.burst_seconds),
+                Bucket(itpm, now, self.burst_seconds),
+                Bucket(otpm, now, self.burst_seconds),
+            )
+        return buckets
+
     def set_limits(self, *, rpm: int | None = None, itpm: int | None = None, otpm: int | None = None) -> None:
-        """Change rate limits at runtime; changed buckets start full."""
+        """Change rate limits at runtime (every pool's); the buckets start full again."""
         now = time.monotonic()
         with self._lock:
             old_rpm, old_itpm, old_otpm = self._limits
-            if rpm is not None:
-                self._requests = Bucket(rpm, now)
-            if itpm is not None:
-                self._input = Bucket(itpm, now)
-            if otpm is not None:
-                self._output = Bucket(otpm, now)
             self._limits = (
                 old_rpm if rpm is None else rpm,
                 old_itpm if itpm is None else itpm,
                 old_otpm if otpm is None else otpm,
             )
+            pools = list(self._pools)
+            self._pools.clear()
+            for pool in pools:
+                self._pool(pool, now)
 
     def reset(self) -> None:
         """Clear stats, queued and random faults, the spend-limit switch and the prompt
@@ -276,12 +296,8 @@ class AnthropicSimulator:
             self._fail_rates.clear()
             self.spend_limit_reached = False
             self._cache = PromptCache()
-            rpm, itpm, otpm = self._limits
-            self._requests, self._input, self._output = (
-                Bucket(rpm, now),
-                Bucket(itpm, now),
-                Bucket(otpm, now),
-            )
+            self._pools.clear()
+            self._pool(DEFAULT_POOL, now)
             self._changed.notify_all()
 
     # ---------------------------------------------------------------- accounting
@@ -292,10 +308,13 @@ class AnthropicSimulator:
         with self._lock:
             return self._stats.snapshot()
 
-    def bill_usd(self, prices: Mapping[str, Mapping[str, float]]) -> float:
-        """Independent bill of everything accepted so far; see :func:`bill_usd`."""
+    def bill_usd(self, prices: Mapping[str, Mapping[str, float]] | None = None) -> float:
+        """The bill of everything accepted so far: by the simulator's own per-request prices
+        (tiers included) or, given ``prices``, by :func:`bill_usd` over the totals."""
         with self._lock:
             usage = self._stats.snapshot().usage
+        if prices is None:
+            return sum(totals.billed_usd for totals in usage.values())
         return bill_usd(usage, prices)
 
     def wait_for(self, predicate: Callable[[SimStats], bool], timeout: float = 10.0) -> SimStats:
@@ -310,19 +329,20 @@ class AnthropicSimulator:
         """Block until at least ``n`` ``/v1/messages`` requests have been answered."""
         return self.wait_for(lambda s: s.total_requests >= n, timeout)
 
-    def ratelimit_headers(self) -> dict[str, str]:
-        """The ``anthropic-ratelimit-*`` headers as of now (also sent on every response)."""
+    def ratelimit_headers(self, pool: str = DEFAULT_POOL) -> dict[str, str]:
+        """The ``anthropic-ratelimit-*`` headers of a pool as of now (also sent on every response,
+        for the pool of the request's model)."""
         now, wall = time.monotonic(), time.time()
         with self._lock:
-            buckets = (self._requests, self._input, self._output)
-            for bucket in buckets:
+            requests, input_bucket, output_bucket = self._pool(pool, now)
+            for bucket in (requests, input_bucket, output_bucket):
                 bucket.refill(now)
-            headers = self._requests.headers("requests", wall)
-            headers |= self._input.headers("input-tokens", wall)
-            headers |= self._output.headers("output-tokens", wall)
+            headers = requests.headers("requests", wall)
+            headers |= input_bucket.headers("input-tokens", wall)
+            headers |= output_bucket.headers("output-tokens", wall)
             # "tokens" reports whichever token bucket is currently more restrictive.
-            limited = [b for b in (self._input, self._output) if not b.unlimited]
-            tightest = min(limited, key=lambda b: b.level) if limited else self._input
+            limited = [b for b in (input_bucket, output_bucket) if not b.unlimited]
+            tightest = min(limited, key=lambda b: b.level) if limited else input_bucket
         headers |= tightest.headers("tokens", wall)
         return headers
 
@@ -345,7 +365,7 @@ class AnthropicSimulator:
             log.exception("simulator handler failed")
             response = error_response(request_id, ApiError(500, f"simulator bug: {exc}"))
         response.headers["request-id"] = request_id
-        response.headers.update(self.ratelimit_headers())
+        response.headers.update(self.ratelimit_headers(request.get(_POOL, DEFAULT_POOL)))
         return response
 
     async def _cpu(self, fn: Callable[..., _T], *args: Any) -> _T:
@@ -480,14 +500,19 @@ class AnthropicSimulator:
         if parse_error is not None or body is None:
             raise parse_error or invalid("empty body")
         prepared = await self._cpu(prepare, body, False)
-        if self.models is not None and prepared.model not in self.models:
+        model = lookup(prepared.model)
+        if model is None or (self.models is not None and prepared.model not in self.models):
             raise ApiError(404, f"model: {prepared.model}")
+        request[_POOL] = model.pool
+        check(body, model, ctx.version, prepared.forced_tool)
         if self.spend_limit_reached:
             raise spend_limit_error()
 
-        plan = self._admit(prepared)
-        result = await self._cpu(self.responder, body)
-        message, output_tokens = build_message(prepared, plan, result)
+        plan = self._admit(prepared, model)
+        refused = refuses(body)
+        result = {} if refused else await self._cpu(self.responder, body)
+        thinking = thinking_tokens(body, model, prepared.forced_tool)
+        message, output_tokens = build_message(prepared, plan, result, thinking=thinking, refused=refused)
 
         delay = self.latency + self.latency_per_output_token * output_tokens
         if self.jitter:
@@ -498,8 +523,9 @@ class AnthropicSimulator:
 
         with self._lock:
             # Output is "generated" by now: debit it, possibly driving the bucket negative.
-            self._output.refill(time.monotonic())
-            self._output.take(output_tokens)
+            output_bucket = self._pool(model.pool, time.monotonic())[2]
+            output_bucket.refill(time.monotonic())
+            output_bucket.take(output_tokens)
             # A client that hung up during the sleep cancelled this handler before here:
             # it is billed nothing, though its input was already debited from ITPM.
             totals = self._stats.usage.setdefault(prepared.model, UsageTotals())
@@ -510,6 +536,15 @@ class AnthropicSimulator:
             totals.cache_creation_5m_input_tokens += plan.create_5m
             totals.cache_creation_1h_input_tokens += plan.create_1h
             totals.cache_read_input_tokens += plan.read
+            totals.thinking_tokens += message["usage"]["output_tokens_details"]["thinking_tokens"]
+            totals.billed_usd += model.bill(
+                prepared.total_input_tokens,
+                message["usage"]["input_tokens"],
+                output_tokens,
+                plan.create_5m,
+                plan.create_1h,
+                plan.read,
+            )
         usage = message["usage"]
         ctx.summary = RequestSummary(
             request_id=ctx.request_id,
@@ -528,17 +563,19 @@ class AnthropicSimulator:
         )
         return web.Response(body=orjson.dumps(message), content_type="application/json")
 
-    def _admit(self, prepared: Prepared) -> CachePlan:
-        """Rate-limit check and, if admitted, debit requests and uncached input."""
+    def _admit(self, prepared: Prepared, model: SimModel) -> CachePlan:
+        """Rate-limit check of the model's pool and, if admitted, debit requests and uncached input."""
         now = time.monotonic()
+        minimum = model.cache_minimum if self.cache_min_tokens is None else self.cache_min_tokens
         with self._lock:
-            plan = self._cache.plan(prepared.breakpoints, now, self.cache_min_tokens)
+            requests, input_bucket, output_bucket = self._pool(model.pool, now)
+            plan = self._cache.plan(prepared.breakpoints, now, minimum)
             # Only uncached input (input + cache writes) counts toward ITPM.
             uncached = prepared.total_input_tokens - plan.read
             checks = (
-                ("requests", self._requests, 1.0),
-                ("input", self._input, float(uncached)),
-                ("output", self._output, 1.0),  # output debt must be repaid first
+                ("requests", requests, 1.0),
+                ("input", input_bucket, float(uncached)),
+                ("output", output_bucket, 1.0),  # output debt must be repaid first
             )
             waits = []
             for name, bucket, need in checks:
@@ -549,9 +586,9 @@ class AnthropicSimulator:
             if waits:
                 wait, name, limit = max(waits)
                 raise rate_limit_error(name, limit, wait)
-            self._requests.take(1)
-            self._input.take(uncached)
-            self._cache.commit(prepared.breakpoints, now, self.cache_min_tokens)
+            requests.take(1)
+            input_bucket.take(uncached)
+            self._cache.commit(prepared.breakpoints, now, minimum)
         return plan
 
     # ---------------------------------------------------------------- count_tokens

@@ -439,11 +439,12 @@ def test_configmap_values_are_accepted_by_the_settings(
     assert extraction.backend == "claude"
 
 
-def test_configured_model_has_a_price(manifests: Manifests) -> None:
-    """The configured model is in schemas/prices.json (a replica refuses to start on an unpriced model)."""
-    from consumer.extract.pricing import price_for
+def test_configured_model_is_current(manifests: Manifests) -> None:
+    """The configured model is a current one in the model table (a replica refuses an unknown or
+    retired model and warns about a legacy one)."""
+    from schemas.models import startup_problem
 
-    price_for(manifests.setting("DOCMILL_MODEL", ExtractionSettings, "model"))
+    assert startup_problem(manifests.setting("DOCMILL_MODEL", ExtractionSettings, "model")) == (None, None)
 
 
 def test_secrets_are_only_referenced_never_shipped(manifests: Manifests) -> None:

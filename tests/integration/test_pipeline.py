@@ -65,7 +65,7 @@ async def test_every_document_type_is_extracted_with_claude(
     assert results["pdf"]["data"]["total_amount"] == 99.95
     for result in results.values():
         assert result["backend"] == "claude"
-        assert result["model"] == "claude-haiku-4-5"
+        assert result["model"] == "claude-haiku-5-5"
         assert result["usage"]["input_tokens"] > 0
         assert result["cost_usd"] > 0
         assert result["source"]["topic"] == topics.documents_topic

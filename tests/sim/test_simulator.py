@@ -499,6 +499,7 @@ async def test_output_tokens_are_debited_after_the_reply() -> None:
 async def test_cache_reads_do_not_count_toward_itpm(sim: AnthropicSimulator) -> None:
     """A cache_control'd prefix is written on first sight and read afterwards; only
     uncached input is debited from the ITPM bucket."""
+    sim.cache_min_tokens = 0  # this prefix is below Haiku 4.5's minimum; that rule has its own test
     system = [{"type": "text", "text": "R" * 8000, "cache_control": {"type": "ephemeral"}}]
     async with client_for(sim) as client:
         first = await extract(client, [text_document()], system=system)
@@ -524,6 +525,7 @@ async def test_cache_reads_do_not_count_toward_itpm(sim: AnthropicSimulator) -> 
 async def test_usage_totals_and_bill(sim: AnthropicSimulator) -> None:
     """Per-model usage totals equal the sum of the usage the SDK saw, and bill_usd
     prices them; a model missing from the price table is refused, not guessed."""
+    sim.cache_min_tokens = 0  # this prefix is below Haiku 4.5's minimum; that rule has its own test
     system = [{"type": "text", "text": "S" * 6000, "cache_control": {"type": "ephemeral"}}]
     async with client_for(sim) as client:
         replies = [
