@@ -19,6 +19,7 @@ SUBCOMMANDS = {
     "consume": "consumer.commands.consume:consume",
     "status": "consumer.commands.status:status",
     "dlq": "consumer.commands.dlq:dlq",
+    "models": "consumer.commands.models:models",
 }
 
 
