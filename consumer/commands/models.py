@@ -37,7 +37,11 @@ def _thinking(facts: ModelFacts) -> str:
 
 @click.command()
 @click.option(
-    "--output", type=click.Choice(["table", "json"]), default="table", show_default=True, help="Output format."
+    "--output",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
 )
 @click.option("--all", "show_all", is_flag=True, help="Include retired models.")
 def models(output: str, show_all: bool) -> None:
@@ -64,7 +68,8 @@ def models(output: str, show_all: bool) -> None:
             ).decode()
         )
         return
-    view = Table(title=f"Claude models (as of {table.as_of}; batches {table.batch_discount:.0%} of these prices)")
+    discount = f"{table.batch_discount:.0%}"
+    view = Table(title=f"Claude models (as of {table.as_of}; batches {discount} of these prices)")
     for column in ("model", "status", "$/MTok in / out", "cache 5m / 1h / read", "thinking", "pool"):
         view.add_column(column, no_wrap=True)
     for facts in rows:
