@@ -26,7 +26,18 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
     parser.add_argument("--jitter", type=float, default=0.0, help="± seconds of latency")
     parser.add_argument("--latency-per-output-token", type=float, default=0.0)
-    parser.add_argument("--cache-min-tokens", type=int, default=0)
+    parser.add_argument(
+        "--cache-min-tokens",
+        type=int,
+        default=None,
+        help="shortest cacheable prefix (default: each model's own)",
+    )
+    parser.add_argument(
+        "--burst-seconds",
+        type=float,
+        default=60.0,
+        help="refill each rate-limit bucket holds (the API may hold 1 s)",
+    )
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument(
         "--fail-rate",
@@ -50,6 +61,7 @@ async def _serve(args: argparse.Namespace) -> SimStats:
         jitter=args.jitter,
         latency_per_output_token=args.latency_per_output_token,
         cache_min_tokens=args.cache_min_tokens,
+        burst_seconds=args.burst_seconds,
         seed=args.seed,
     )
     for spec in args.fail_rate:
