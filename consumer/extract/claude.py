@@ -20,7 +20,7 @@ import orjson
 import structlog
 
 from consumer.extract.base import Extraction
-from consumer.extract.request import build_request, corrective_messages, first_messages
+from consumer.extract.request import build_request, corrective_messages, first_messages, prompt_chars
 from consumer.extract.token_estimate import request_tokens
 from consumer.fate.errors import (
     OutputValidationFailed,
@@ -217,8 +217,7 @@ class ClaudeExtractor:
             request = build_request(
                 facts, schema, messages, max_tokens=max_tokens, effort=self._settings.effort
             )
-            prompt_chars = len(orjson.dumps(request)) - len(orjson.dumps(messages))
-            estimate = request_tokens(document, prompt_chars, facts) * (2 if corrected else 1)
+            estimate = request_tokens(document, prompt_chars(request), facts) * (2 if corrected else 1)
             message, call_usage, call_cost = await self._call(facts, request, estimate)
             calls += 1
             usage, cost = _add(usage, call_usage), cost + call_cost

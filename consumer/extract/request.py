@@ -13,6 +13,8 @@ import base64
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from consumer.extract.output_schema import api_schema
 from consumer.fetch.documents import Document
 from schemas.extraction import ExtractionSchema
@@ -79,9 +81,7 @@ def build_request(
 ) -> dict[str, Any]:
     """The keyword arguments of ``messages.create`` for one call."""
     choice = thinking_choice(facts, effort)
-    output_config: dict[str, Any] = {
-        "format": {"type": "json_schema", "schema": api_schema(schema.json_schema, schema.name)}
-    }
+    output_config: dict[str, Any] = {"format": {"type": "json_schema", "schema": _sent_schema(schema)}}
     if choice.effort is not None:
         output_config["effort"] = choice.effort
     request: dict[str, Any] = {
@@ -94,6 +94,23 @@ def build_request(
     if choice.thinking is not None:
         request["thinking"] = {"type": choice.thinking}
     return request
+
+
+def prompt_chars(request: dict[str, Any]) -> int:
+    """The length of what a request adds to its document: the system prompt and the schema."""
+    return len(request["system"]) + len(orjson.dumps(request["output_config"]))
+
+
+# The schema as sent, by extraction schema name (schemas are loaded once, by name): converted once,
+# not on every call.
+_SENT_SCHEMAS: dict[str, dict[str, Any]] = {}
+
+
+def _sent_schema(schema: ExtractionSchema) -> dict[str, Any]:
+    sent = _SENT_SCHEMAS.get(schema.name)
+    if sent is None:
+        sent = _SENT_SCHEMAS[schema.name] = api_schema(schema.json_schema, schema.name)
+    return sent
 
 
 def first_messages(document: Document, schema: ExtractionSchema) -> list[dict[str, Any]]:

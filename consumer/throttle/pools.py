@@ -39,7 +39,3 @@ class PoolLimiters:
         self._share = share
         for limiter in self._limiters.values():
             limiter.set_share(share)
-
-    @property
-    def paused_for(self) -> float:
-        return self.main.paused_for
