@@ -54,6 +54,7 @@ class PriceTier(_Fact):
 
 class Thinking(_Fact):
     default: str  # what the model does when the request says nothing
+    default_effort: str | None = None  # the effort it thinks at then, where documented
     modes: tuple[str, ...]
     # The cheapest setting for a plain extraction: a thinking type to send, an effort, or neither.
     extraction: Literal["disabled", "between_tools"] | None = None

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -55,10 +56,17 @@ _MAX_BURST_SECONDS = 60.0
 # Slow start: calls in flight at first, and the least the window shrinks to after a 429.
 SLOW_START_CALLS = 4
 _MAX_WINDOW = 1_000_000
+# Calls a second a replica may always start, however quiet the second before: small, because
+# several replicas starting together add up, and the API's ramp limit is the group's.
+_RAMP_FLOOR = 2
+# A header showing at least this share of the API's bucket left may raise a bucket's level.
+_PLENTY = 0.5
+_RAISE = 0.5
 # After a 429 the rate drops to this fraction, then recovers by a step per answer.
 _CORRECTION_DECREASE = 0.7
 _CORRECTION_STEP = 0.002
 _MIN_CORRECTION = 0.1
+_PLATEAU = 0.9
 # How often a call held by the window looks again (answers arrive within milliseconds to minutes).
 _WINDOW_NAP = 0.02
 
@@ -131,6 +139,29 @@ class TokenBucket:
         self.level = min(self.level, self.capacity)
 
 
+class Ramp:
+    """Calls admitted in any second are at most twice those of the second before (or a few):
+    the API answers sharper ramps with 429s ("acceleration limits") whatever its buckets hold."""
+
+    def __init__(self, factor: float = 2.0, floor: int = _RAMP_FLOOR) -> None:
+        self._factor = factor
+        self._floor = floor
+        self._stamps: deque[float] = deque()
+
+    def seconds_until_next(self, now: float) -> float:
+        stamps = self._stamps
+        while stamps and stamps[0] <= now - 2.0:
+            stamps.popleft()
+        recent = [stamp for stamp in stamps if stamp > now - 1.0]
+        before = len(stamps) - len(recent)
+        if len(recent) < max(self._floor, self._factor * before):
+            return 0.0
+        return recent[0] + 1.0 - now  # the oldest call of this second moves to the one before
+
+    def admitted(self, now: float) -> None:
+        self._stamps.append(now)
+
+
 @dataclass
 class Permit:
     """What one call debited, so that its real usage can replace the estimate."""
@@ -182,8 +213,10 @@ class RateLimiter:
         # decrease): replicas whose shares add up to more than one (a stale backlog reading, a
         # replica that has not noticed a join) converge on the quota instead of meeting 429s.
         self.correction = 1.0
+        self._rate_limited_at = 1.0  # the correction the last 429s came at
         # Slow start: at most ``window`` calls unanswered; each answer widens it by one.
         self.window = SLOW_START_CALLS if slow_start else _MAX_WINDOW
+        self._ramp = Ramp() if slow_start else None
         self.in_flight = 0
 
     # --- admission -------------------------------------------------------------
@@ -200,6 +233,7 @@ class RateLimiter:
                 now = self._clock()
                 wait = max(
                     self._paused_until - now,
+                    self._ramp.seconds_until_next(now) if self._ramp is not None else 0.0,
                     *(bucket.seconds_until(need[name], now) for name, bucket in self.buckets.items()),
                 )
                 if wait <= 0:
@@ -208,6 +242,8 @@ class RateLimiter:
             if self._probe_every is not None:
                 # Spend cap: this call is the probe; the next one waits a whole interval.
                 self._paused_until = self._clock() + self._probe_every
+            if self._ramp is not None:
+                self._ramp.admitted(self._clock())
             for name, bucket in self.buckets.items():
                 bucket.take(need[name])
                 self._spent[name] += need[name]
@@ -226,7 +262,9 @@ class RateLimiter:
             self.in_flight -= 1
             self.window = min(_MAX_WINDOW, self.window + 1)
             if self.correction < 1.0:
-                self._corrected(self.correction + _CORRECTION_STEP)
+                # Quickly back to just below where the 429s came, then slowly probe past it.
+                near = self.correction >= _PLATEAU * self._rate_limited_at
+                self._corrected(self.correction + (_CORRECTION_STEP / 10 if near else _CORRECTION_STEP))
 
     def reconcile(self, permit: Permit, input_tokens: float, output_tokens: float) -> None:
         """Replaces a permit's estimates with the usage the API reported; the call is answered."""
@@ -245,6 +283,8 @@ class RateLimiter:
         ``acquire`` with the rest), and the capacity and the window were smaller than assumed."""
         self.pause(retry_after if retry_after is not None else 1.0)
         self.window = max(SLOW_START_CALLS, self.in_flight // 2)
+        if self.correction >= self._rate_limited_at * _PLATEAU or self._rate_limited_at >= 1.0:
+            self._rate_limited_at = self.correction  # a fresh episode, not its echo
         self._corrected(self.correction * _CORRECTION_DECREASE)
         for name, bucket in self.buckets.items():
             remaining = _number((headers or {}).get(_HEADER.format(_HEADER_NAMES[name], "remaining")))
@@ -321,7 +361,16 @@ class RateLimiter:
             # (an answer can take seconds) and this replica has spent more.
             refilled = bucket.rate * max(0.0, now - permit.admitted_at)
             estimate = remaining * self._effective_share + refilled - max(0.0, spent_since)
-            bucket.level = min(bucket.level, estimate)
+            # Near empty, replicas racing on stale figures would overshoot: there the figure only
+            # lowers the level. With plenty left (a replica starting on an idle quota), the room
+            # it shows may be used at once.
+            plenty = remaining >= _PLENTY * bucket.limit * bucket.burst_seconds / 60.0
+            if plenty:
+                # Half of it per answer: replicas whose shares are still a guess (one that just
+                # started counts itself alone) cannot together take more than is left.
+                bucket.level = min(bucket.capacity, max(min(bucket.level, estimate), estimate * _RAISE))
+            else:
+                bucket.level = min(bucket.level, estimate)
             if self._metrics is not None:
                 self._metrics.set_limiter_remaining(name, bucket.level)
 

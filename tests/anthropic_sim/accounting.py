@@ -71,6 +71,8 @@ class SimStats:
     )
     usage: dict[str, UsageTotals] = dataclasses.field(default_factory=dict)
     count_tokens_requests: int = 0
+    acceleration_refusals: int = 0
+    """429s answered by the acceleration limit rather than a bucket."""
 
     def snapshot(self) -> SimStats:
         """An independent copy; cheap even with a full history (summaries are frozen)."""
@@ -103,6 +105,7 @@ class SimStats:
             "accepted": len(self.accepted),
             "usage": {m: dataclasses.asdict(u) for m, u in self.usage.items()},
             "count_tokens_requests": self.count_tokens_requests,
+            "acceleration_refusals": self.acceleration_refusals,
         }
 
 

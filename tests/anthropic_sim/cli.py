@@ -33,6 +33,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="shortest cacheable prefix (default: each model's own)",
     )
     parser.add_argument(
+        "--acceleration-factor",
+        type=float,
+        default=None,
+        help="429 when a pool's requests in a second exceed this × those of the second before",
+    )
+    parser.add_argument("--acceleration-floor", type=int, default=10, help="requests a second always allowed")
+    parser.add_argument(
         "--burst-seconds",
         type=float,
         default=60.0,
@@ -62,6 +69,8 @@ async def _serve(args: argparse.Namespace) -> SimStats:
         latency_per_output_token=args.latency_per_output_token,
         cache_min_tokens=args.cache_min_tokens,
         burst_seconds=args.burst_seconds,
+        acceleration_factor=args.acceleration_factor,
+        acceleration_floor=args.acceleration_floor,
         seed=args.seed,
     )
     for spec in args.fail_rate:

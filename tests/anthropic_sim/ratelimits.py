@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections import deque
 from typing import Final
 
 from tests.anthropic_sim.errors import ApiError
@@ -87,4 +88,35 @@ def rate_limit_error(name: str, limit: int, wait: float) -> ApiError:
         "for current usage. Please reduce the prompt length or the maximum tokens "
         "requested, or try again later.",
         retry_after=max(1, math.ceil(wait)),
+    )
+
+
+class Acceleration:
+    """The API's "acceleration limit": a pool's requests in the last second may be at most
+    ``factor`` times those of the second before (or ``floor``, whichever is more), so a sharp
+    ramp — a replica firing its whole backlog at once — is answered 429 even within the bucket."""
+
+    __slots__ = ("factor", "floor", "stamps")
+
+    def __init__(self, factor: float, floor: int) -> None:
+        self.factor = factor
+        self.floor = floor
+        self.stamps: deque[float] = deque()
+
+    def refuses(self, now: float) -> bool:
+        while self.stamps and self.stamps[0] <= now - 2.0:
+            self.stamps.popleft()
+        recent = sum(1 for stamp in self.stamps if stamp > now - 1.0)
+        before = len(self.stamps) - recent
+        return recent + 1 > max(self.floor, self.factor * before)
+
+    def record(self, now: float) -> None:
+        self.stamps.append(now)
+
+
+def acceleration_error() -> ApiError:
+    return ApiError(
+        429,
+        "Your request rate increased too quickly (acceleration limit). Ramp up gradually.",
+        retry_after=1,
     )

@@ -23,7 +23,7 @@ from tests.anthropic_sim.errors import ApiError, invalid, spend_limit_error
 from tests.anthropic_sim.faults import Fault, fault_error
 from tests.anthropic_sim.limits import MAX_REQUEST_BYTES
 from tests.anthropic_sim.models import SimModel, lookup
-from tests.anthropic_sim.ratelimits import Bucket, rate_limit_error
+from tests.anthropic_sim.ratelimits import Acceleration, Bucket, acceleration_error, rate_limit_error
 from tests.anthropic_sim.replies import build_message, error_response, new_id
 from tests.anthropic_sim.responder import Responder, default_responder
 from tests.anthropic_sim.rules import check, refuses, thinking_tokens
@@ -73,6 +73,9 @@ class AnthropicSimulator:
         cache_min_tokens: shortest cacheable prefix; None (the default) uses each model's own
             minimum, as the API does (the real API silently skips caching
             below 1,024 to 4,096 tokens depending on the model; 0 caches everything).
+        acceleration_factor, acceleration_floor: when set, a pool's requests in the last second
+            may be at most ``factor`` × those of the second before (or ``floor``): sharper ramps
+            get a 429 (the API's acceleration limit), whatever the buckets hold.
         seed: seeds jitter and :meth:`fail_rate` draws for reproducible runs.
     """
 
@@ -92,6 +95,8 @@ class AnthropicSimulator:
         models: set[str] | None = None,
         cache_min_tokens: int | None = None,
         burst_seconds: float = 60.0,
+        acceleration_factor: float | None = None,
+        acceleration_floor: int = 10,
         seed: int | None = None,
     ) -> None:
         self.host = host
@@ -116,6 +121,9 @@ class AnthropicSimulator:
         now = time.monotonic()
         self._limits = (rpm, itpm, otpm)
         self.burst_seconds = burst_seconds
+        self.acceleration_factor = acceleration_factor
+        self.acceleration_floor = acceleration_floor
+        self._ramps: dict[str, Acceleration] = {}
         # Each rate-limit pool (a model, or a family of older ones) has its own three buckets.
         self._pools: dict[str, tuple[Bucket, Bucket, Bucket]] = {}
         self._pool(DEFAULT_POOL, now)
@@ -270,6 +278,15 @@ class AnthropicSimulator:
             )
         return buckets
 
+    def _ramp(self, pool: str) -> Acceleration | None:
+        """The pool's acceleration check, when one is configured (call with the lock held)."""
+        if self.acceleration_factor is None:
+            return None
+        ramp = self._ramps.get(pool)
+        if ramp is None:
+            ramp = self._ramps[pool] = Acceleration(self.acceleration_factor, self.acceleration_floor)
+        return ramp
+
     def set_limits(self, *, rpm: int | None = None, itpm: int | None = None, otpm: int | None = None) -> None:
         """Change rate limits at runtime (every pool's); the buckets start full again."""
         now = time.monotonic()
@@ -297,6 +314,7 @@ class AnthropicSimulator:
             self.spend_limit_reached = False
             self._cache = PromptCache()
             self._pools.clear()
+            self._ramps.clear()
             self._pool(DEFAULT_POOL, now)
             self._changed.notify_all()
 
@@ -586,6 +604,12 @@ class AnthropicSimulator:
             if waits:
                 wait, name, limit = max(waits)
                 raise rate_limit_error(name, limit, wait)
+            ramp = self._ramp(model.pool)
+            if ramp is not None:
+                if ramp.refuses(now):
+                    self._stats.acceleration_refusals += 1
+                    raise acceleration_error()
+                ramp.record(now)
             requests.take(1)
             input_bucket.take(uncached)
             self._cache.commit(prepared.breakpoints, now, minimum)

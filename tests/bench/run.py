@@ -39,6 +39,8 @@ from tests.bench.common import (
     rss_kib,
     spawn,
 )
+from tests.bench.cost import bench_cost, render_cost
+from tests.bench.quota import bench_bursts, render_bursts
 from tests.bench.sim_process import SimProcess
 from tests.helpers.kafka import read_all
 
@@ -365,7 +367,12 @@ def render(report: dict[str, Any]) -> str:
             f"| after {m['checkpoint_records']:,} records | {m['peak_rss_mib_at_checkpoint']:.0f} MiB |",
             f"| after {m['records']:,} records | {m['peak_rss_mib_at_end']:.0f} MiB |",
             f"| growth (target < 10%) | {(m['growth'] or 0) * 100:.1f}% |",
+            "",
         ]
+    if "bursts" in report:
+        lines += render_bursts(report["bursts"])
+    if "cost" in report:
+        lines += render_cost(report["cost"])
     return "\n".join(lines)
 
 
@@ -373,7 +380,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--only", default="overhead,quota,memory")
+    parser.add_argument("--only", default="overhead,quota,bursts,cost,memory")
     parser.add_argument("--scale", type=float, default=1.0, help="shrink every workload (e.g. 0.1 to try)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the overhead benchmark")
     parser.add_argument("--bootstrap", default=os.environ.get("DOCMILL_TEST_BOOTSTRAP", "127.0.0.1:19092"))
@@ -391,6 +398,12 @@ async def main() -> None:
             print(render({"machine": report["machine"], "overhead": report["overhead"]}), flush=True)
         if "quota" in wanted:
             report["quota"] = await bench_quota(kafka, work, int(2000 * args.scale), int(300 * args.scale))
+        if "bursts" in wanted:
+            report["bursts"] = await bench_bursts(kafka, work, int(2000 * args.scale))
+            print("\n".join(render_bursts(report["bursts"])), flush=True)
+        if "cost" in wanted:
+            report["cost"] = await bench_cost(kafka, work, int(100 * args.scale))
+            print("\n".join(render_cost(report["cost"])), flush=True)
         if "memory" in wanted:
             report["memory"] = await bench_memory(
                 kafka, work, int(1_000_000 * args.scale), int(100_000 * args.scale)

@@ -14,8 +14,21 @@ import httpx2 as httpx
 class SimProcess:
     """``python -m tests.anthropic_sim`` with org-wide limits; stats and reset over its admin API."""
 
-    def __init__(self, *, rpm: int, itpm: int, otpm: int, latency: float, jitter: float, log: Path) -> None:
+    def __init__(
+        self,
+        *,
+        rpm: int,
+        itpm: int,
+        otpm: int,
+        latency: float,
+        jitter: float,
+        log: Path,
+        burst_seconds: float = 60.0,
+        acceleration_factor: float | None = None,
+        acceleration_floor: int = 10,
+    ) -> None:
         self.rpm, self.itpm, self.otpm = rpm, itpm, otpm
+        self.latency, self.burst_seconds = latency, burst_seconds
         self._args = [
             sys.executable,
             "-m",
@@ -34,6 +47,18 @@ class SimProcess:
             str(jitter),
             "--seed",
             "7",
+            "--burst-seconds",
+            str(burst_seconds),
+            *(
+                [
+                    "--acceleration-factor",
+                    str(acceleration_factor),
+                    "--acceleration-floor",
+                    str(acceleration_floor),
+                ]
+                if acceleration_factor
+                else []
+            ),
         ]
         self._log = log
         self._process: subprocess.Popen[str] | None = None

@@ -4,6 +4,7 @@ their own minimums, and meter each pool's short-interval bucket on its own."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -12,6 +13,7 @@ import anthropic
 import pytest
 
 from tests.anthropic_sim import AnthropicSimulator
+from tests.anthropic_sim.ratelimits import Acceleration
 from tests.anthropic_sim.rules import REFUSAL_MARKER
 
 SCHEMA: dict[str, Any] = {
@@ -270,3 +272,47 @@ def test_buckets_hold_seconds_not_a_minute_and_each_pool_has_its_own() -> None:
         assert statuses[:20] == [200] * 20
         other = create_sync(sync, model="claude-sonnet-5-5", max_tokens=64, messages=user())
         assert other.usage.output_tokens > 0  # answered: its pool's bucket is full
+
+
+def test_the_acceleration_limit_allows_a_ramp_and_refuses_a_jump() -> None:
+    """Within the last second, at most factor × the second before (or the floor): a rate that
+    doubles every second passes, a jump from nothing to a burst does not."""
+    ramp = Acceleration(factor=3, floor=20)
+    admitted, owed, now = 0, 0.0, 0.0
+    while now < 5.0:  # a rate that doubles every second: 5/s, 10/s, 20/s, …
+        owed += 5 * 2**now * 0.001
+        while owed >= 1:
+            assert not ramp.refuses(now), now
+            ramp.record(now)
+            admitted, owed = admitted + 1, owed - 1
+        now += 0.001
+    assert admitted > 200  # 80/s by the end
+    jump = Acceleration(factor=3, floor=10)
+    refused = 0
+    for _ in range(40):
+        if jump.refuses(0.5):
+            refused += 1
+        else:
+            jump.record(0.5)
+    assert refused == 30
+
+
+async def test_a_burst_at_start_meets_the_acceleration_limit() -> None:
+    with AnthropicSimulator(acceleration_factor=3, acceleration_floor=10) as sim:
+        async with client(sim) as api:
+            outcomes = await asyncio.gather(
+                *(
+                    create(
+                        api,
+                        model="claude-haiku-5-5",
+                        max_tokens=64,
+                        messages=user(),
+                        thinking={"type": "disabled"},
+                    )
+                    for _ in range(30)
+                ),
+                return_exceptions=True,
+            )
+    refused = [o for o in outcomes if isinstance(o, anthropic.RateLimitError)]
+    assert len(refused) == 20
+    assert "acceleration" in str(refused[0])

@@ -389,15 +389,20 @@ async def test_remaining_header_subtracts_calls_sent_after_that_request() -> Non
     assert limits.buckets[Bucket.REQUESTS].level == pytest.approx(50 - 3)
 
 
-async def test_remaining_header_never_raises_the_level() -> None:
-    """A remaining figure above the local level leaves it: the replica's own bucket, refilled at its
-    share of the rate, is what admits calls; the organisation's figure only ever corrects it down
-    (another tenant, shares that add up to more than one)."""
+async def test_remaining_header_raises_the_level_only_when_the_api_has_plenty_left() -> None:
+    """Near empty, the organisation's figure only ever lowers the level (replicas racing on stale
+    figures would overshoot); with at least half the API's bucket left (an idle quota), half the
+    room it shows may be used at once."""
     time = FakeTime()
     limits = limiter(time, rpm=60)
-    permit = await limits.acquire(0, 0)
-    limits.observe_headers({REQ_REMAINING: "1000000"}, permit)
-    assert limits.buckets[Bucket.REQUESTS].level == 59
+    bucket = limits.buckets[Bucket.REQUESTS]
+    for _ in range(50):
+        await limits.acquire(0, 0)
+    permit = await limits.acquire(0, 0)  # level 9
+    limits.observe_headers({REQ_LIMIT: "60", REQ_REMAINING: "20"}, permit)
+    assert bucket.level == 9  # 20 of 60 left: not plenty, and 20 > 9
+    limits.observe_headers({REQ_LIMIT: "60", REQ_REMAINING: "40"}, permit)
+    assert bucket.level == pytest.approx(20)  # plenty: half of the 40 shown
 
 
 async def test_a_local_debt_is_repaid_by_refill_not_forgiven_by_a_header() -> None:
@@ -674,7 +679,9 @@ def test_three_replicas_share_one_quota(
     quota = rpm * minutes
     assert server.ok <= quota + server.capacity
     if max_in_flight * 3 * 60 / (latency + jitter / 2 + 1e-9) >= 1.2 * rpm:  # enough calls in flight
-        assert server.ok >= 0.95 * quota
+        # Slow start needs a few round trips to fill the pipe: at 5-10 s per answer that is ~20 s
+        # of a 5-minute run (and a 1-second bucket leaves no burst to make it up).
+        assert server.ok >= (0.90 if latency >= 5 else 0.95) * quota
     assert server.rejected < 0.01 * permits
 
 
@@ -748,9 +755,11 @@ def test_headers_teach_the_bucket_its_real_capacity() -> None:
 async def test_slow_start_admits_a_few_calls_then_one_more_per_answer() -> None:
     clock = ManualClock()
     limits = RateLimiter(clock=clock.clock, sleep=clock.sleep)
-    permits = [await limits.acquire(0, 0) for _ in range(limits.window)]
+    tasks = [asyncio.create_task(limits.acquire(0, 0)) for _ in range(limits.window)]
+    await clock.advance(5.0)  # the ramp lets them through within a few seconds
+    permits = [task.result() for task in tasks]
     waiter = asyncio.create_task(limits.acquire(0, 0))
-    await clock.advance(1.0)
+    await clock.advance(5.0)
     assert not waiter.done()  # the window is full: no answer yet
     limits.answered(permits[0])
     limits.answered(permits[0])  # idempotent
@@ -796,3 +805,25 @@ def test_headers_make_room_for_another_tenant() -> None:
     assert server.ok + server.tenant_ok <= rpm * minutes + server.capacity
     assert server.ok >= 0.95 * (rpm * minutes - server.tenant_ok)
     assert server.rejected < 0.01 * permits
+
+
+async def test_the_ramp_at_most_doubles_the_calls_of_the_second_before() -> None:
+    """The API answers sharp ramps with 429s: started calls grow by at most 2× a second."""
+    clock = ManualClock()
+    limits = RateLimiter(clock=clock.clock, sleep=clock.sleep)
+    limits.window = 10_000  # only the ramp holds calls here
+    started: list[float] = []
+
+    async def call() -> None:
+        await limits.acquire(0, 0)
+        started.append(clock.clock())
+
+    tasks = [asyncio.create_task(call()) for _ in range(200)]
+    for _ in range(60):
+        await clock.advance(0.1)
+    per_second = [sum(1 for t in started if second <= t < second + 1) for second in range(5)]
+    assert per_second[0] <= 2
+    assert all(later <= max(2, 2 * earlier) for earlier, later in zip(per_second, per_second[1:], strict=False))
+    assert sum(per_second) >= 40  # and it does grow
+    for task in tasks:
+        task.cancel()
