@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import itertools
 import math
 import random
 from collections.abc import Coroutine, Generator
@@ -823,7 +824,7 @@ async def test_the_ramp_at_most_doubles_the_calls_of_the_second_before() -> None
         await clock.advance(0.1)
     per_second = [sum(1 for t in started if second <= t < second + 1) for second in range(5)]
     assert per_second[0] <= 2
-    assert all(later <= max(2, 2 * earlier) for earlier, later in zip(per_second, per_second[1:], strict=False))
+    assert all(later <= max(2, 2 * earlier) for earlier, later in itertools.pairwise(per_second))
     assert sum(per_second) >= 40  # and it does grow
     for task in tasks:
         task.cancel()
