@@ -60,7 +60,7 @@ _MAX_WINDOW = 1_000_000
 # several replicas starting together add up, and the API's ramp limit is the group's.
 _RAMP_FLOOR = 2
 # A header showing at least this share of the API's bucket left may raise a bucket's level.
-_PLENTY = 0.5
+_PLENTY = 0.25
 _RAISE = 0.5
 # After a 429 the rate drops to this fraction, then recovers by a step per answer.
 _CORRECTION_DECREASE = 0.7

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from schemas.settings import KafkaSettings, TopicSettings
 from tests.anthropic_sim.rules import REFUSAL_MARKER
 from tests.helpers.cli import run_docmill, topic_env
@@ -111,3 +113,28 @@ def test_a_retired_or_unknown_model_is_refused_at_start_up_in_one_line(
         assert words in lines[0]
         assert "claude-haiku-5-5" in lines[0]  # names the current alternatives
         assert "Traceback" not in run.stderr
+
+
+async def test_a_prompt_above_haiku_5_5s_tier_is_billed_wholly_at_the_higher_prices(
+    sim: Any, kafka: KafkaSettings, topics: TopicSettings, group_id: str, tmp_path: Path
+) -> None:
+    """One document whose prompt passes 100,000 tokens, one well below: each result's cost_usd and
+    the cost metric equal the simulator's per-request bill, the large one at the higher tier."""
+    small = write_file(tmp_path, "small.txt", invoice_text("S-1"))
+    large = write_file(tmp_path, "large.txt", invoice_text("L-1") + "\nNotes: " + "lorem ipsum " * 36_000)
+    await publish_refs(
+        kafka, topics.documents_topic, [document_ref("small", small), document_ref("large", large)]
+    )
+    service = await drain(consumer_config(kafka, topics, group_id, [tmp_path], backend="claude"))
+    results = {result["document_id"]: result for result in await read_values(kafka, topics.results_topic)}
+    big = results["large"]["usage"]
+    assert big["input_tokens"] > 100_000
+    assert results["large"]["cost_usd"] == pytest.approx(
+        (big["input_tokens"] * 0.50 + big["output_tokens"] * 2.50) / 1e6
+    )
+    little = results["small"]["usage"]
+    assert results["small"]["cost_usd"] == pytest.approx(
+        (little["input_tokens"] * 0.10 + little["output_tokens"] * 0.50) / 1e6
+    )
+    cost = _metric(service, "docmill_cost_usd_total", {"model": "claude-haiku-5-5"})
+    assert cost == pytest.approx(sim.bill_usd(), rel=1e-6)
