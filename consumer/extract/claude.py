@@ -194,7 +194,7 @@ class ClaudeExtractor:
             )
             self._breaker.record_neutral()
         elif isinstance(failure, RateLimited):
-            limiter.rate_limited(failure.retry_after, headers)
+            limiter.rate_limited(failure.retry_after, headers, permit)
             self._breaker.record_neutral()
         elif isinstance(failure, TransientError):
             # Whether this record waits or spends its budget is the fate table's call; it

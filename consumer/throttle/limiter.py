@@ -143,9 +143,8 @@ class Ramp:
     """Calls admitted in any second are at most twice those of the second before (or a few):
     the API answers sharper ramps with 429s ("acceleration limits") whatever its buckets hold."""
 
-    def __init__(self, factor: float = 2.0, floor: int = _RAMP_FLOOR) -> None:
+    def __init__(self, factor: float = 2.0) -> None:
         self._factor = factor
-        self._floor = floor
         self._stamps: deque[float] = deque()
 
     def seconds_until_next(self, now: float) -> float:
@@ -154,7 +153,7 @@ class Ramp:
             stamps.popleft()
         recent = [stamp for stamp in stamps if stamp > now - 1.0]
         before = len(stamps) - len(recent)
-        if len(recent) < max(self._floor, self._factor * before):
+        if len(recent) < max(_RAMP_FLOOR, self._factor * before):
             return 0.0
         return recent[0] + 1.0 - now  # the oldest call of this second moves to the one before
 
@@ -278,18 +277,40 @@ class RateLimiter:
             # The correction belongs to this call, which the headers already count.
             permit.spent_after[name] = permit.spent_after.get(name, 0.0) + actual - estimate
 
-    def rate_limited(self, retry_after: float | None, headers: Mapping[str, str] | None) -> None:
+    def rate_limited(
+        self, retry_after: float | None, headers: Mapping[str, str] | None, permit: Permit | None = None
+    ) -> None:
         """A 429: every call waits out ``retry-after`` (once: the retried call waits in
-        ``acquire`` with the rest), and the capacity and the window were smaller than assumed."""
+        ``acquire`` with the rest) and the window halves. If a bucket was short, the rate and
+        that bucket's capacity were larger than the API's; if every bucket had room for the call,
+        the API refused the ramp (an acceleration limit), not the rate, which stays."""
         self.pause(retry_after if retry_after is not None else 1.0)
         self.window = max(SLOW_START_CALLS, self.in_flight // 2)
+        short = self._short_buckets(headers or {}, permit)
+        if not short:
+            return
         if self.correction >= self._rate_limited_at * _PLATEAU or self._rate_limited_at >= 1.0:
             self._rate_limited_at = self.correction  # a fresh episode, not its echo
         self._corrected(self.correction * _CORRECTION_DECREASE)
+        for name in short:
+            self.buckets[name].shrink_burst()
+
+    def _short_buckets(self, headers: Mapping[str, str], permit: Permit | None) -> list[Bucket]:
+        """The buckets whose ``remaining`` (as a 429 shows it) could not hold the refused call;
+        a bucket without a readable figure counts as short."""
+        need = {
+            Bucket.REQUESTS: 1.0,
+            Bucket.INPUT_TOKENS: max(1.0, permit.input_tokens) if permit is not None else 1.0,
+            Bucket.OUTPUT_TOKENS: 1.0,  # output is counted after the call: any debt refuses
+        }
+        short = []
         for name, bucket in self.buckets.items():
-            remaining = _number((headers or {}).get(_HEADER.format(_HEADER_NAMES[name], "remaining")))
-            if remaining is None or remaining < 1:
-                bucket.shrink_burst()
+            if bucket.unlimited:
+                continue
+            remaining = _number(headers.get(_HEADER.format(_HEADER_NAMES[name], "remaining")))
+            if remaining is None or remaining < need[name]:
+                short.append(name)
+        return short
 
     def pause(self, seconds: float) -> None:
         """Stops every call of the replica for ``seconds`` (a 429's retry-after)."""

@@ -73,6 +73,10 @@ class SimStats:
     count_tokens_requests: int = 0
     acceleration_refusals: int = 0
     """429s answered by the acceleration limit rather than a bucket."""
+    started_at: float | None = None
+    """Monotonic time of the first admitted request (since the last reset)."""
+    rate_limited_at: list[float] = dataclasses.field(default_factory=list)
+    """Seconds after ``started_at`` of each 429 (0 for those before any was admitted)."""
 
     def snapshot(self) -> SimStats:
         """An independent copy; cheap even with a full history (summaries are frozen)."""
@@ -85,6 +89,7 @@ class SimStats:
             by_version=dict(self.by_version),
             accepted=deque(self.accepted, maxlen=self.accepted.maxlen),
             usage={m: dataclasses.replace(u) for m, u in self.usage.items()},
+            rate_limited_at=list(self.rate_limited_at),
         )
 
     def status(self, code: int) -> int:
@@ -106,6 +111,7 @@ class SimStats:
             "usage": {m: dataclasses.asdict(u) for m, u in self.usage.items()},
             "count_tokens_requests": self.count_tokens_requests,
             "acceleration_refusals": self.acceleration_refusals,
+            "rate_limited_at": [round(t, 3) for t in self.rate_limited_at],
         }
 
 

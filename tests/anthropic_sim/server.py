@@ -603,17 +603,26 @@ class AnthropicSimulator:
                     waits.append((wait, name, bucket.limit))
             if waits:
                 wait, name, limit = max(waits)
+                self._rate_limited(now)
                 raise rate_limit_error(name, limit, wait)
             ramp = self._ramp(model.pool)
             if ramp is not None:
                 if ramp.refuses(now):
                     self._stats.acceleration_refusals += 1
+                    self._rate_limited(now)
                     raise acceleration_error()
                 ramp.record(now)
+            if self._stats.started_at is None:
+                self._stats.started_at = now
             requests.take(1)
             input_bucket.take(uncached)
             self._cache.commit(prepared.breakpoints, now, minimum)
         return plan
+
+    def _rate_limited(self, now: float) -> None:
+        """Notes when a 429 was answered (the caller holds the lock)."""
+        stats = self._stats
+        stats.rate_limited_at.append(now - (stats.started_at if stats.started_at is not None else now))
 
     # ---------------------------------------------------------------- count_tokens
 

@@ -313,6 +313,11 @@ async def test_a_burst_at_start_meets_the_acceleration_limit() -> None:
                 ),
                 return_exceptions=True,
             )
+        stats = sim.stats
     refused = [o for o in outcomes if isinstance(o, anthropic.RateLimitError)]
     assert len(refused) == 20
     assert "acceleration" in str(refused[0])
+    # The bucket had room: the 429's headers show it, and the stats say when each 429 came.
+    assert int(refused[0].response.headers["anthropic-ratelimit-requests-remaining"]) >= 1
+    assert len(stats.rate_limited_at) == 20
+    assert all(0 <= at < 5 for at in stats.rate_limited_at)

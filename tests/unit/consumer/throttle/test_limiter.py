@@ -780,6 +780,33 @@ def test_a_429_halves_the_window() -> None:
     assert limits.paused_for == pytest.approx(2.0)
 
 
+def test_a_429_with_room_in_every_bucket_slows_the_ramp_not_the_rate() -> None:
+    """An acceleration limit refuses a sharp ramp while the buckets have room: the replica pauses
+    and halves its window, but its rate and the bucket's capacity stay; a 429 from an empty
+    bucket cuts both."""
+    time = FakeTime(start=1_000.0)
+    limits = RateLimiter(rpm=600, itpm=60_000, clock=time.clock, sleep=time.sleep, wall_clock=time.clock)
+    bucket = limits.buckets[Bucket.REQUESTS]
+    limits.window, limits.in_flight = 64, 40
+    room = {
+        REQ_LIMIT: "600",
+        REQ_REMAINING: "7",
+        "anthropic-ratelimit-input-tokens-limit": "60000",
+        "anthropic-ratelimit-input-tokens-remaining": "900",
+    }
+    permit = Permit(input_tokens=500, output_tokens=0)
+    capacity, rate = bucket.capacity, bucket.rate
+    limits.rate_limited(1.0, room, permit)
+    assert (limits.window, limits.paused_for) == (20, pytest.approx(1.0))
+    assert (bucket.capacity, bucket.rate, limits.correction) == (capacity, rate, 1.0)
+    # The input bucket could not hold this call's 500 tokens: that bucket was short.
+    limits.rate_limited(1.0, {**room, "anthropic-ratelimit-input-tokens-remaining": "300"}, permit)
+    assert limits.correction == pytest.approx(0.7)
+    assert bucket.rate == pytest.approx(rate * 0.7)
+    assert limits.buckets[Bucket.INPUT_TOKENS].burst_seconds == 1.0  # halved, down to its floor
+    assert bucket.capacity == pytest.approx(capacity * 0.7)  # the requests bucket's burst is kept
+
+
 def test_headers_correct_a_skewed_share() -> None:
     """Replicas whose shares add up to 1.5 (a stale backlog reading) still get < 1 % 429s at API latencies."""
     rpm, minutes = 600, 5
