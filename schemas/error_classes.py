@@ -33,6 +33,8 @@ class ErrorClass(StrEnum):
     DOCUMENT_TOO_LARGE = "DocumentTooLarge"
     CONTENT_TYPE_MISMATCH = "ContentTypeMismatch"
     UNSUPPORTED_BY_BACKEND = "UnsupportedByBackend"
+    NOTHING_EXTRACTED = "NothingExtracted"
+    OCR_TIMEOUT = "OcrTimeout"
     # the extraction
     API_REQUEST_REJECTED = "ApiRequestRejected"
     API_AUTHENTICATION_FAILED = "ApiAuthenticationFailed"

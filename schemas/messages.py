@@ -88,6 +88,8 @@ class ExtractionResult(_Message):
     backend: Backend
     model: str
     confidence: float | None = None
+    # Per field, where the backend knows one (the local backend's OCR: how sure it is of each).
+    field_confidence: dict[str, float] | None = None
     usage: Usage = Field(default_factory=Usage)
     cost_usd: float = 0.0
     attempts: int = 1

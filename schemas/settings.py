@@ -22,6 +22,11 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from schemas import limits, topics
 
 
+def _cores() -> int:
+    """The cores this process may run on (a container's CPU set, not the host's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 class _Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DOCMILL_", extra="ignore", frozen=True)
 
@@ -183,6 +188,24 @@ class ExtractionSettings(_Settings):
     rpm: int = Field(0, ge=0, description="Organisation's API requests/minute (0 = learn from the API).")
     itpm: int = Field(0, ge=0, description="Organisation's input tokens/minute (0 = learn from the API).")
     otpm: int = Field(0, ge=0, description="Organisation's output tokens/minute (0 = learn from the API).")
+    ocr_workers: int = Field(
+        default_factory=_cores,
+        ge=1,
+        le=256,
+        description="local backend: OCR worker processes (default: cores).",
+    )
+    ocr_timeout_seconds: float = Field(
+        60.0, gt=0, description="local backend: time limit to read one document (else OcrTimeout)."
+    )
+    ocr_max_pages: int = Field(
+        20, ge=1, le=1000, description="local backend: pages read per document at most."
+    )
+    ocr_dpi: int = Field(
+        200, ge=72, le=600, description="local backend: resolution scanned PDF pages are read at."
+    )
+    ocr_tessdata: Path | None = Field(
+        None, description="local backend: Tesseract's data directory (default: where tesseract-ocr put it)."
+    )
 
     def resolved_backend(self) -> Literal["claude", "local"]:
         if self.backend:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import uuid
@@ -9,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from consumer.extract.ocr.pool import OcrPool, find_tessdata
 from consumer.ops.topics import ensure_topics
 from schemas.settings import KafkaSettings, TopicSettings
 from tests.anthropic_sim import AnthropicSimulator
@@ -53,3 +55,13 @@ def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[AnthropicSimulator]:
 @pytest.fixture
 def group_id() -> str:
     return f"test-group-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def ocr_pool() -> Iterator[OcrPool]:
+    """The local backend's OCR workers (real Tesseract), shared by the tests that read scans."""
+    pool = OcrPool(
+        workers=2, timeout_seconds=60, max_pages=5, dpi=200, tessdata=find_tessdata(None), grace_seconds=30
+    )
+    yield pool
+    asyncio.run(pool.close())

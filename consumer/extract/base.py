@@ -21,6 +21,7 @@ class Extraction:
     model: str
     usage: Usage = NO_USAGE
     confidence: float | None = None
+    field_confidence: dict[str, float] | None = None
     api_calls: int = 0
     cost_usd: float = 0.0
 
@@ -36,5 +37,11 @@ class Extractor(Protocol):
     def name(self) -> Backend: ...
 
     async def extract(self, document: Document, schema: ExtractionSchema) -> Extraction: ...
+
+    @property
+    def room(self) -> int | None:
+        """How many more records the extractor can take on now, if it bounds them (None: it
+        does not; the API's limiter paces the Claude backend instead)."""
+        ...
 
     async def close(self) -> None: ...

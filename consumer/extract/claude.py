@@ -107,6 +107,10 @@ class ClaudeExtractor:
         self._client = anthropic.AsyncAnthropic(max_retries=0, timeout=settings.request_timeout_seconds)
         self._output_estimate = _INITIAL_OUTPUT_ESTIMATE
 
+    @property
+    def room(self) -> int | None:
+        return None  # the limiter paces calls; records wait for it, not for the poll loop
+
     async def close(self) -> None:
         await self._client.close()
 

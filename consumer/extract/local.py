@@ -1,28 +1,30 @@
-"""A zero-cost extractor for documents with a text layer: finds fields by their labels.
+"""A zero-cost extractor: finds fields by their labels in text layers and in OCR'd scans.
 
-It reads plain text and the text layer of PDFs, looks for labelled values
-("Invoice Number: ...", "Total: ...") and reports a confidence: the share of
-the schema's required fields it found. Documents without text (images,
-scanned PDFs) are a permanent ``UnsupportedByBackend`` failure here; the
-``claude`` backend reads those.
+Plain text and PDF text layers are matched line by line ("Invoice Number: ...",
+"Total: ..."); scans and photos are read by Tesseract in worker processes and
+their words matched by position (``consumer.extract.layout``). Each field found
+has a confidence, and the document the mean over the schema's required fields.
+A page with nothing on it to extract is a permanent ``NothingExtracted``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import io
 import re
-from datetime import date, datetime
 from typing import Any
 
-from pypdf import PdfReader
+import structlog
 
 from consumer.extract.base import Extraction
-from consumer.fate.errors import OutputValidationFailed, UnsupportedByBackend
+from consumer.extract.layout import Found, find_fields
+from consumer.extract.ocr.pool import OcrPool
+from consumer.extract.ocr.words import ReadDocument
+from consumer.extract.values import CURRENCY_SYMBOLS, parse_date, parse_number
+from consumer.fate.errors import NothingExtracted, OutputValidationFailed, UnsupportedByBackend
 from consumer.fetch.documents import Document
 from schemas.extraction import ExtractionSchema
 from schemas.messages import Backend
+
+log = structlog.get_logger("docmill.consumer")
 
 _LABELS: dict[str, re.Pattern[str]] = {
     "invoice_number": re.compile(
@@ -48,47 +50,11 @@ _LABELS: dict[str, re.Pattern[str]] = {
         re.IGNORECASE | re.MULTILINE,
     ),
 }
-_SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY"}
-_DATE_FORMATS = (
-    "%Y-%m-%d",
-    "%d/%m/%Y",
-    "%d.%m.%Y",
-    "%B %d, %Y",
-    "%d %B %Y",
-    "%b %d, %Y",
-    "%d %b %Y",
-)
-
-
-def _number(raw: str) -> float | None:
-    """Parses 1,234.50 / 1.234,50 / 1 234.50 into 1234.5."""
-    text = raw.strip().replace(" ", "").replace("'", "").rstrip(".,")
-    if "," in text and "." in text:
-        decimal = "," if text.rfind(",") > text.rfind(".") else "."
-        thousands = "." if decimal == "," else ","
-        text = text.replace(thousands, "").replace(decimal, ".")
-    elif "," in text:
-        head, _, tail = text.rpartition(",")
-        text = f"{head.replace(',', '')}.{tail}" if len(tail) == 2 else text.replace(",", "")
-    elif text.count(".") > 1:
-        # 1.234.567: several dots can only be thousands separators.
-        text = text.replace(".", "")
-    try:
-        return float(text)
-    except ValueError:
-        return None
 
 
 def _iso_date(raw: str) -> str:
-    value = raw.strip()
-    with contextlib.suppress(ValueError):
-        return date.fromisoformat(value).isoformat()  # the common case, without strptime's cost
-    for date_format in _DATE_FORMATS:
-        try:
-            return datetime.strptime(value, date_format).date().isoformat()
-        except ValueError:
-            continue
-    return raw.strip()
+    """The ISO form of a printed date; the text as printed when it is none of the known forms."""
+    return parse_date(raw) or raw.strip()
 
 
 def find_invoice_fields(text: str) -> dict[str, Any]:
@@ -105,25 +71,29 @@ def find_invoice_fields(text: str) -> dict[str, Any]:
     # The last "total" line is the grand total; earlier ones are usually sub-totals.
     totals = [m for m in _LABELS["total_amount"].finditer(text) if "sub" not in m.group(0).lower()]
     if totals:
-        symbol, amount = totals[-1].group(1) or totals[-1].group(3), _number(totals[-1].group(2))
+        symbol, amount = totals[-1].group(1) or totals[-1].group(3), parse_number(totals[-1].group(2))
         if amount is not None:
             found["total_amount"] = amount
         if symbol and "currency" not in found:
-            found["currency"] = _SYMBOLS.get(symbol, symbol.upper())
+            found["currency"] = CURRENCY_SYMBOLS.get(symbol, symbol.upper())
     return found
 
 
-def _pdf_text(data: bytes) -> str:
-    reader = PdfReader(io.BytesIO(data), strict=False)
-    if reader.is_encrypted:
-        reader.decrypt("")
-    return "\n".join(page.extract_text() or "" for page in reader.pages)
-
-
 class LocalExtractor:
-    """Label-based extraction from text layers; costs nothing and needs no network."""
+    """Label-based extraction from text layers and OCR; costs nothing and needs no network.
+
+    Plain text is read here; PDFs and images go to the OCR pool's worker processes, which
+    return each page's text layer or, where a page has none, the words Tesseract read on it.
+    """
 
     name = Backend.LOCAL
+
+    def __init__(self, ocr: OcrPool | None = None) -> None:
+        self._ocr = ocr
+
+    @property
+    def room(self) -> int | None:
+        return self._ocr.room if self._ocr is not None else None
 
     async def extract(self, document: Document, schema: ExtractionSchema) -> Extraction:
         if schema.name != "invoice":
@@ -131,24 +101,60 @@ class LocalExtractor:
                 f"the local backend only knows the invoice schema, not {schema.name!r}"
             )
         if document.media_type == "text/plain":
-            text = document.text or ""
-        elif document.media_type == "application/pdf":
-            text = await asyncio.to_thread(_pdf_text, document.data)
+            found = _from_text(document.text or "")
+        elif self._ocr is None:
+            raise UnsupportedByBackend(f"the local backend cannot read {document.media_type} documents here")
         else:
-            raise UnsupportedByBackend(f"the local backend cannot read {document.media_type} documents")
-        if not text.strip():
-            raise UnsupportedByBackend("the document has no text layer (a scan?); use the claude backend")
-        data = find_invoice_fields(text)
-        required = schema.required_fields
-        # The fields are typed by construction here, so only presence can fail; the
-        # full JSON Schema check is kept for model replies, whose types are not.
-        missing = [name for name in required if name not in data]
-        confidence = 1 - len(missing) / len(required) if required else 1.0
-        if missing:
-            raise OutputValidationFailed(
-                f"local extraction incomplete (confidence {confidence:.2f}): missing {', '.join(missing)}"
+            read = await self._ocr.read(document)
+            if read.pages_skipped:
+                log.info("ocr.pages_skipped", pages_read=len(read.pages), pages_skipped=read.pages_skipped)
+            found = _from_pages(read)
+        if not found:
+            raise NothingExtracted(
+                "none of the invoice's labels is on the page (blank, unreadable, or not an invoice)"
             )
-        return Extraction(data=data, model="local", confidence=confidence)
+        return _extraction(found, schema)
 
     async def close(self) -> None:
-        return None
+        if self._ocr is not None:
+            await self._ocr.close()
+
+
+def _from_text(text: str) -> dict[str, Found]:
+    """Fields of a text layer: exact text, so each found field is certain."""
+    return {name: Found(value, 1.0) for name, value in find_invoice_fields(text).items()}
+
+
+def _from_pages(read: ReadDocument) -> dict[str, Found]:
+    """Fields of every page read: a text layer's first, then what OCR found on the rest; the
+    total from the last page that has one (invoices put it at the end)."""
+    text = "\n".join(page.text for page in read.pages if page.text is not None)
+    found = _from_text(text) if text.strip() else {}
+    for page in read.pages:
+        if page.text is not None:
+            continue
+        for name, field in find_fields(page.words).items():
+            if name not in found or (name == "total_amount" and found[name].confidence < 1.0):
+                found[name] = field
+    return found
+
+
+def _extraction(found: dict[str, Found], schema: ExtractionSchema) -> Extraction:
+    """The data and its confidence: per field, and for the document the mean over the schema's
+    required fields (a missing one counts as zero)."""
+    required = schema.required_fields
+    data = {name: field.value for name, field in found.items()}
+    field_confidence = {name: field.confidence for name, field in found.items()}
+    confidence = (
+        round(sum(field_confidence.get(name, 0.0) for name in required) / len(required), 4)
+        if required
+        else 1.0
+    )
+    # The fields are typed by construction here, so only presence can fail; the
+    # full JSON Schema check is kept for model replies, whose types are not.
+    missing = [name for name in required if name not in data]
+    if missing:
+        raise OutputValidationFailed(
+            f"local extraction incomplete (confidence {confidence:.2f}): missing {', '.join(missing)}"
+        )
+    return Extraction(data=data, model="local", confidence=confidence, field_confidence=field_confidence)

@@ -115,7 +115,20 @@ class ContentTypeMismatch(PermanentError):
 
 
 class UnsupportedByBackend(PermanentError):
-    """The configured backend cannot read this kind of document (e.g. an image with `local`)."""
+    """The configured backend cannot read this kind of document (e.g. a schema `local` lacks)."""
+
+
+class NothingExtracted(PermanentError):
+    """The document was read but holds nothing to extract: a blank or unreadable page, or no
+    field's label on it (the `local` backend)."""
+
+
+class OcrTimeout(PermanentError):
+    """Reading the document's pages took longer than DOCMILL_OCR_TIMEOUT_SECONDS.
+
+    Retrying cannot make the same pages faster, but a replay after raising the limit can."""
+
+    retryable = True
 
 
 # --- the extraction ----------------------------------------------------------

@@ -136,6 +136,7 @@ class RecordProcessor:
             backend=self._extractor.name,
             model=extraction.model,
             confidence=extraction.confidence,
+            field_confidence=extraction.field_confidence,
             usage=extraction.usage,
             cost_usd=extraction.cost_usd,
             attempts=attempt,

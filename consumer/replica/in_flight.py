@@ -33,8 +33,10 @@ class InFlight:
         process: Callable[[Record], Coroutine[Any, Any, None]],
         metrics: Metrics,
         on_crash: Callable[[BaseException], None],
+        extractor_room: Callable[[], int | None] = lambda: None,
     ) -> None:
         self.limit = limit
+        self._extractor_room = extractor_room
         self._process = process
         self._metrics = metrics
         self._on_crash = on_crash
@@ -48,12 +50,16 @@ class InFlight:
 
     @property
     def room(self) -> int:
-        return self.limit - self._count
+        """Records that may start now: within the bound, and within what the extractor can
+        finish in time (the OCR pool's backlog), where it says."""
+        room = self.limit - self._count
+        extractor_room = self._extractor_room()
+        return room if extractor_room is None else min(room, extractor_room)
 
     async def wait_for_room(self, at_most_seconds: float) -> None:
         """Returns when a slot frees, or after ``at_most_seconds``."""
         self._slot_freed.clear()
-        if self._count >= self.limit:  # no slot freed since the caller looked
+        if self.room <= 0:  # no slot freed since the caller looked
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._slot_freed.wait(), at_most_seconds)
 

@@ -104,7 +104,11 @@ def check_claude_settings(settings: ExtractionSettings) -> None:
 
 
 def extractor_for(
-    settings: ExtractionSettings, metrics: Metrics, limiters: PoolLimiters, breaker: CircuitBreaker
+    settings: ExtractionSettings,
+    metrics: Metrics,
+    limiters: PoolLimiters,
+    breaker: CircuitBreaker,
+    grace_seconds: float,
 ) -> Extractor:
     """The extractor the settings ask for; the SDK is imported only when it is Claude."""
     if Backend(settings.resolved_backend()) is Backend.CLAUDE:
@@ -113,8 +117,22 @@ def extractor_for(
 
         return ClaudeExtractor(settings, metrics, limiters, breaker)
     from consumer.extract.local import LocalExtractor
+    from consumer.extract.ocr.pool import OcrPool, TessdataMissing, find_tessdata
 
-    return LocalExtractor()
+    try:
+        tessdata = find_tessdata(settings.ocr_tessdata)
+    except TessdataMissing as missing:
+        raise StartupRefused(str(missing)) from None
+    return LocalExtractor(
+        OcrPool(
+            workers=settings.ocr_workers,
+            timeout_seconds=settings.ocr_timeout_seconds,
+            max_pages=settings.ocr_max_pages,
+            dpi=settings.ocr_dpi,
+            tessdata=tessdata,
+            grace_seconds=grace_seconds,
+        )
+    )
 
 
 def pool_limiters(extraction: ExtractionSettings, metrics: Metrics) -> PoolLimiters:
@@ -144,7 +162,9 @@ def build_replica(
         max_attempts=settings.max_attempts,
     )
     fates = FateTable(backoff, outage_suspected=lambda: breaker.outage_suspected)
-    extractor = extractor or extractor_for(extraction, metrics, limiters, breaker)
+    extractor = extractor or extractor_for(
+        extraction, metrics, limiters, breaker, grace_seconds=settings.shutdown_grace_seconds
+    )
     fetcher = Fetcher(config.fetch)
     emitter = Emitter(
         config.kafka, results_topic=config.topics.results_topic, dlq_topic=config.topics.dlq_topic
@@ -170,6 +190,7 @@ def build_replica(
         processor.process,
         metrics,
         on_crash=lambda error: service.crashed(error),  # noqa: PLW0108 - service is made below
+        extractor_room=lambda: extractor.room,
     )
     quota_share = QuotaShare(
         admin=admin,

@@ -199,11 +199,15 @@ def test_hadolint_flags_a_bad_dockerfile(tmp_path: Path) -> None:
 def test_build_is_multi_stage_and_the_runtime_stage_copies_only_the_venv_and_samples(
     stages: list[Stage], final: Stage, builder: Stage
 ) -> None:
-    """A builder makes /opt/venv; the runtime stage takes only it and the samples, and installs nothing."""
+    """A builder makes /opt/venv; the runtime stage takes only it, Tesseract's data and the samples,
+    and installs nothing."""
     assert len(stages) >= 2
     assert builder is not final
     from_builder = [_copy_parts(c) for c in final.all("COPY") if "from" in _copy_parts(c)[0]]
-    assert [(sources, destination) for _, sources, destination in from_builder] == [([VENV], VENV)]
+    assert [(sources, destination) for _, sources, destination in from_builder] == [
+        ([VENV], VENV),
+        (["/usr/share/tesseract-ocr"], "/usr/share/tesseract-ocr"),
+    ]
     from_context = [_copy_parts(c)[1:] for c in final.all("COPY") if "from" not in _copy_parts(c)[0]]
     assert from_context == [(["deploy/samples/invoices/"], "/app/samples/")]
     assert any((ROOT / "deploy" / "samples" / "invoices").iterdir())

@@ -23,6 +23,7 @@ from tests.helpers.documents import (
     write_file,
 )
 from tests.helpers.kafka import committed, consumer_config, drain, publish_raw, read_all, read_values
+from tests.helpers.scans import degrade, encoded, render, scanned_pdf
 
 pytestmark = pytest.mark.integration
 
@@ -72,15 +73,24 @@ async def test_every_document_type_is_extracted_with_claude(
     assert await _end_offsets_committed(kafka, group_id, topics.documents_topic)
 
 
-async def test_local_backend_reads_text_layers_and_dead_letters_images(
+async def test_local_backend_reads_text_layers_scans_and_photos(
     kafka: KafkaSettings, topics: TopicSettings, group_id: str, tmp_path: Path
 ) -> None:
-    """`local` extracts text and PDF invoices at zero cost and refuses an image with its own class."""
+    """`local` extracts text and PDF invoices, a photographed receipt and a scanned PDF at zero
+    cost (the scans by OCR, with per-field confidence), and dead-letters a picture with no
+    words on it as NothingExtracted."""
+    scan = render(
+        [("Receipt #", "R-4471"), ("Merchant:", "Corner Cafe"), ("Date", "2026-03-31"), ("Total", "$37.50")]
+    )
     text = write_file(tmp_path, "a.txt", invoice_text("L-1", total="10.00"))
     pdf = write_file(tmp_path, "b.pdf", pdf_bytes(invoice_text("L-2", total="20.50")))
-    png = write_file(tmp_path, "c.png", image_bytes("PNG"))
+    photo = write_file(tmp_path, "c.jpg", encoded(degrade(scan, seed=5, noise=0.01), "JPEG", 70))
+    scanned = write_file(
+        tmp_path, "d.pdf", scanned_pdf([render(invoice_text("S-9", total="99.00").splitlines())])
+    )
+    blank = write_file(tmp_path, "e.png", image_bytes("PNG"))
     async with Publisher(kafka, topic=topics.documents_topic) as publisher:
-        for document_id, path in (("t", text), ("p", pdf), ("i", png)):
+        for document_id, path in (("t", text), ("p", pdf), ("photo", photo), ("scan", scanned), ("i", blank)):
             await publisher.publish(document_ref(document_id, path))
 
     await drain(consumer_config(kafka, topics, group_id, [tmp_path], backend="local"))
@@ -88,9 +98,23 @@ async def test_local_backend_reads_text_layers_and_dead_letters_images(
     results = {r["document_id"]: r for r in await read_values(kafka, topics.results_topic)}
     assert results["t"]["data"]["total_amount"] == 10.0
     assert results["p"]["data"]["invoice_number"] == "L-2"
-    assert all(r["cost_usd"] == 0 and r["confidence"] == 1.0 for r in results.values())
+    assert results["photo"]["data"] == {
+        "invoice_number": "R-4471",
+        "vendor_name": "Corner Cafe",
+        "invoice_date": "2026-03-31",
+        "total_amount": 37.5,
+        "currency": "USD",
+    }
+    assert results["scan"]["data"]["invoice_number"] == "S-9"
+    assert results["scan"]["data"]["total_amount"] == 99.0
+    assert all(r["cost_usd"] == 0 for r in results.values())
+    assert results["t"]["confidence"] == results["p"]["confidence"] == 1.0
+    for document_id in ("photo", "scan"):
+        field_confidence = results[document_id]["field_confidence"]
+        assert set(field_confidence) == set(results[document_id]["data"])
+        assert 0 < results[document_id]["confidence"] < 1
     letters = await read_values(kafka, topics.dlq_topic)
-    assert [(d["document_id"], d["error_class"]) for d in letters] == [("i", "UnsupportedByBackend")]
+    assert [(d["document_id"], d["error_class"]) for d in letters] == [("i", "NothingExtracted")]
 
 
 def _failure_cases(root: Path, outside: Path) -> list[tuple[str, bytes, str]]:

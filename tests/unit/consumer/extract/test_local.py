@@ -9,7 +9,8 @@ from fpdf import FPDF
 from PIL import Image
 
 from consumer.extract.local import LocalExtractor, find_invoice_fields
-from consumer.fate.errors import OutputValidationFailed, UnsupportedByBackend
+from consumer.extract.ocr.pool import OcrPool
+from consumer.fate.errors import NothingExtracted, OutputValidationFailed, UnsupportedByBackend
 from consumer.fetch.documents import Document, inspect_document
 from schemas.extraction import ExtractionSchema, load_schema
 
@@ -198,7 +199,7 @@ async def test_extracts_from_text_document(invoice_schema: ExtractionSchema) -> 
     assert extraction.api_calls == 0
 
 
-async def test_extracts_from_pdf_text_layer(invoice_schema: ExtractionSchema) -> None:
+async def test_extracts_from_pdf_text_layer(invoice_schema: ExtractionSchema, ocr_pool: OcrPool) -> None:
     """A PDF with a text layer (made by fpdf2) yields the same fields as the text version."""
     data = _pdf_with_lines(
         [
@@ -210,7 +211,7 @@ async def test_extracts_from_pdf_text_layer(invoice_schema: ExtractionSchema) ->
     )
     document = inspect_document(data)
     assert document.media_type == "application/pdf"
-    extraction = await LocalExtractor().extract(document, invoice_schema)
+    extraction = await LocalExtractor(ocr_pool).extract(document, invoice_schema)
     assert extraction.data == {
         "invoice_number": "PDF-77",
         "vendor_name": "Globex Corporation",
@@ -221,8 +222,7 @@ async def test_extracts_from_pdf_text_layer(invoice_schema: ExtractionSchema) ->
     assert extraction.confidence == 1.0
 
 
-async def test_image_document_is_unsupported(invoice_schema: ExtractionSchema) -> None:
-    """An image has no text layer for the local backend: UnsupportedByBackend."""
+async def test_without_an_ocr_pool_images_are_unsupported(invoice_schema: ExtractionSchema) -> None:
     buffer = io.BytesIO()
     Image.new("RGB", (20, 20)).save(buffer, "PNG")
     document = inspect_document(buffer.getvalue())
@@ -230,13 +230,23 @@ async def test_image_document_is_unsupported(invoice_schema: ExtractionSchema) -
         await LocalExtractor().extract(document, invoice_schema)
 
 
-async def test_pdf_without_text_is_unsupported(invoice_schema: ExtractionSchema) -> None:
-    """A PDF with no text layer (a scan) is UnsupportedByBackend, not an empty extraction."""
+async def test_a_blank_image_is_nothing_extracted(
+    invoice_schema: ExtractionSchema, ocr_pool: OcrPool
+) -> None:
+    """A page with no words on it: NothingExtracted, not a guess and not a crash."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (400, 300), "white").save(buffer, "PNG")
+    with pytest.raises(NothingExtracted):
+        await LocalExtractor(ocr_pool).extract(inspect_document(buffer.getvalue()), invoice_schema)
+
+
+async def test_a_blank_scanned_pdf_is_nothing_extracted(
+    invoice_schema: ExtractionSchema, ocr_pool: OcrPool
+) -> None:
     pdf = FPDF()
     pdf.add_page()
-    document = inspect_document(bytes(pdf.output()))
-    with pytest.raises(UnsupportedByBackend, match="text layer"):
-        await LocalExtractor().extract(document, invoice_schema)
+    with pytest.raises(NothingExtracted):
+        await LocalExtractor(ocr_pool).extract(inspect_document(bytes(pdf.output())), invoice_schema)
 
 
 async def test_text_missing_fields_fails_validation(invoice_schema: ExtractionSchema) -> None:
