@@ -39,8 +39,8 @@ class Extractor(Protocol):
     async def extract(self, document: Document, schema: ExtractionSchema) -> Extraction: ...
 
     @property
-    def room(self) -> int | None:
-        """How many more records the extractor can take on now, if it bounds them (None: it
+    def capacity(self) -> int | None:
+        """How many records may be in flight at once, if the extractor bounds them (None: it
         does not; the API's limiter paces the Claude backend instead)."""
         ...
 

@@ -108,7 +108,7 @@ class ClaudeExtractor:
         self._output_estimate = _INITIAL_OUTPUT_ESTIMATE
 
     @property
-    def room(self) -> int | None:
+    def capacity(self) -> int | None:
         return None  # the limiter paces calls; records wait for it, not for the poll loop
 
     async def close(self) -> None:

@@ -92,8 +92,11 @@ class LocalExtractor:
         self._ocr = ocr
 
     @property
-    def room(self) -> int | None:
-        return self._ocr.room if self._ocr is not None else None
+    def capacity(self) -> int | None:
+        # As if every record in flight were a scan: a text document takes microseconds, so the
+        # bound costs it nothing, while a replica that fetched a backlog of scans before knowing
+        # they were scans could not finish them within the grace period.
+        return self._ocr.capacity if self._ocr is not None else None
 
     async def extract(self, document: Document, schema: ExtractionSchema) -> Extraction:
         if schema.name != "invoice":
@@ -140,21 +143,18 @@ def _from_pages(read: ReadDocument) -> dict[str, Found]:
 
 
 def _extraction(found: dict[str, Found], schema: ExtractionSchema) -> Extraction:
-    """The data and its confidence: per field, and for the document the mean over the schema's
-    required fields (a missing one counts as zero)."""
+    """The data and its confidence: per field, and for the document that of its least certain
+    required field (a missing one counts as zero): one wrong field makes a wrong document."""
     required = schema.required_fields
     data = {name: field.value for name, field in found.items()}
     field_confidence = {name: field.confidence for name, field in found.items()}
-    confidence = (
-        round(sum(field_confidence.get(name, 0.0) for name in required) / len(required), 4)
-        if required
-        else 1.0
-    )
+    confidence = min((field_confidence.get(name, 0.0) for name in required), default=1.0)
     # The fields are typed by construction here, so only presence can fail; the
     # full JSON Schema check is kept for model replies, whose types are not.
     missing = [name for name in required if name not in data]
     if missing:
         raise OutputValidationFailed(
-            f"local extraction incomplete (confidence {confidence:.2f}): missing {', '.join(missing)}"
+            f"local extraction incomplete ({len(required) - len(missing)} of {len(required)} required "
+            f"fields found): missing {', '.join(missing)}"
         )
     return Extraction(data=data, model="local", confidence=confidence, field_confidence=field_confidence)

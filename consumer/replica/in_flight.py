@@ -33,10 +33,10 @@ class InFlight:
         process: Callable[[Record], Coroutine[Any, Any, None]],
         metrics: Metrics,
         on_crash: Callable[[BaseException], None],
-        extractor_room: Callable[[], int | None] = lambda: None,
+        extractor_capacity: Callable[[], int | None] = lambda: None,
     ) -> None:
         self.limit = limit
-        self._extractor_room = extractor_room
+        self._extractor_capacity = extractor_capacity
         self._process = process
         self._metrics = metrics
         self._on_crash = on_crash
@@ -51,10 +51,10 @@ class InFlight:
     @property
     def room(self) -> int:
         """Records that may start now: within the bound, and within what the extractor can
-        finish in time (the OCR pool's backlog), where it says."""
-        room = self.limit - self._count
-        extractor_room = self._extractor_room()
-        return room if extractor_room is None else min(room, extractor_room)
+        finish in time (the OCR pool's), where it says."""
+        capacity = self._extractor_capacity()
+        limit = self.limit if capacity is None else min(self.limit, capacity)
+        return limit - self._count
 
     async def wait_for_room(self, at_most_seconds: float) -> None:
         """Returns when a slot frees, or after ``at_most_seconds``."""

@@ -190,7 +190,7 @@ def build_replica(
         processor.process,
         metrics,
         on_crash=lambda error: service.crashed(error),  # noqa: PLW0108 - service is made below
-        extractor_room=lambda: extractor.room,
+        extractor_capacity=lambda: extractor.capacity,
     )
     quota_share = QuotaShare(
         admin=admin,

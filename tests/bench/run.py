@@ -4,11 +4,14 @@
 2. quota      — docs/s as a share of an org-wide API quota and the share of 429s, for 1 and
                 3 replicas, beside the batch-processing guide's two designs
 3. memory     — peak RSS of one replica consuming a 1,000,000-record backlog
+4. bursts     — quota saturation against API buckets of 60, 5 and 1 s, start-up and a join
+5. cost       — cost and thinking tokens per document on the current models
+6. ocr        — the local backend's field accuracy and speed on generated scans and photos
 
 Everything runs against the real local broker and the API simulator on 127.0.0.1.
 Prints a table and writes bench-results/bench.json.
 
-    python -m tests.bench.run [--only overhead,quota,memory] [--scale 0.1]
+    python -m tests.bench.run [--only overhead,quota,bursts,cost,memory,ocr] [--scale 0.1]
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from tests.bench.common import (
     spawn,
 )
 from tests.bench.cost import bench_cost, render_cost
+from tests.bench.ocr import bench_ocr, render_ocr
 from tests.bench.quota import bench_bursts, render_bursts
 from tests.bench.sim_process import SimProcess
 from tests.helpers.kafka import read_all
@@ -373,6 +377,8 @@ def render(report: dict[str, Any]) -> str:
         lines += render_bursts(report["bursts"])
     if "cost" in report:
         lines += render_cost(report["cost"])
+    if "ocr" in report:
+        lines += render_ocr(report["ocr"])
     return "\n".join(lines)
 
 
@@ -380,7 +386,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--only", default="overhead,quota,bursts,cost,memory")
+    parser.add_argument("--only", default="overhead,quota,bursts,cost,memory,ocr")
     parser.add_argument("--scale", type=float, default=1.0, help="shrink every workload (e.g. 0.1 to try)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the overhead benchmark")
     parser.add_argument("--bootstrap", default=os.environ.get("DOCMILL_TEST_BOOTSTRAP", "127.0.0.1:19092"))
@@ -404,6 +410,9 @@ async def main() -> None:
         if "cost" in wanted:
             report["cost"] = await bench_cost(kafka, work, int(100 * args.scale))
             print("\n".join(render_cost(report["cost"])), flush=True)
+        if "ocr" in wanted:
+            report["ocr"] = await bench_ocr(max(8, int(240 * args.scale)))
+            print("\n".join(render_ocr(report["ocr"])), flush=True)
         if "memory" in wanted:
             report["memory"] = await bench_memory(
                 kafka, work, int(1_000_000 * args.scale), int(100_000 * args.scale)

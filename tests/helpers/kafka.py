@@ -112,9 +112,11 @@ async def drain(
 
 
 @contextlib.asynccontextmanager
-async def running(config: ConsumerConfig) -> AsyncIterator[ConsumerService]:
+async def running(
+    config: ConsumerConfig, *, extractor: Extractor | None = None
+) -> AsyncIterator[ConsumerService]:
     """A replica running in the background for the block, stopped cleanly after it."""
-    service = build_replica(config, Metrics())
+    service = build_replica(config, Metrics(), extractor=extractor)
     task = asyncio.create_task(service.run())
     try:
         yield service

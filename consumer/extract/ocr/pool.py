@@ -6,9 +6,8 @@ processes (pebble's: a task past its time limit has its worker killed and replac
 standard ``ProcessPoolExecutor`` cannot do), each of which loads the recogniser once.
 
 Backpressure: on a rebalance or a shutdown, in-flight records have the grace period to finish.
-The pool therefore admits at most what its workers can read within that period, at the
-reading speed measured so far; ``room`` says how many more documents that is, and the replica
-stops taking records from Kafka while it is zero.
+A replica therefore holds at most what its workers can read within that period, at the
+reading speed measured so far (``capacity``), and stops taking records from Kafka at that.
 """
 
 from __future__ import annotations
@@ -88,10 +87,6 @@ class OcrPool:
         (never fewer than one per worker, so a slow pool still makes progress)."""
         per_worker = math.floor(self._grace / max(self.seconds_per_document, 1e-3))
         return self.workers * max(1, per_worker)
-
-    @property
-    def room(self) -> int:
-        return self.capacity - self.pending
 
     def _started(self) -> pebble.ProcessPool:
         if self._pool is None:

@@ -14,7 +14,7 @@ import pypdfium2
 import tesserocr
 from PIL import Image, UnidentifiedImageError
 
-from consumer.extract.ocr.preprocess import MIN_SKEW_DEGREES, prepare, rotate, skew_degrees
+from consumer.extract.ocr.preprocess import prepare
 from consumer.extract.ocr.words import Page, ReadDocument, Word
 from consumer.fate.errors import CorruptDocument, EncryptedDocument
 
@@ -83,15 +83,11 @@ def _read_pdf(data: bytes, max_pages: int, dpi: int) -> ReadDocument:
 
 
 def ocr_words(image: Image.Image) -> tuple[Word, ...]:
-    """The words Tesseract reads on one page image, after preprocessing and deskewing it."""
+    """The words Tesseract reads on one page image, after preprocessing it."""
     api = _worker.get("api")
     if api is None:
         raise RuntimeError("the OCR worker was not started")  # a wiring bug, not the document's fault
-    page = prepare(image)
-    skew = skew_degrees(page)
-    if abs(skew) >= MIN_SKEW_DEGREES:
-        page = rotate(page, -skew)  # turned back upright
-    api.SetImage(page)
+    api.SetImage(prepare(image))
     api.SetSourceResolution(_ASSUMED_DPI)
     api.Recognize()
     words: list[Word] = []

@@ -64,7 +64,8 @@ async def test_reads_a_degraded_scan(ocr_pool: OcrPool, invoice_schema: Extracti
     assert extraction.data == EXPECTED
     assert extraction.field_confidence is not None
     assert set(extraction.field_confidence) == set(EXPECTED)
-    assert 0 < extraction.confidence <= 1  # type: ignore[operator]
+    # The document is as certain as its least certain field.
+    assert extraction.confidence == min(extraction.field_confidence.values())
 
 
 async def test_a_small_receipt_photo_is_upscaled_before_reading(
@@ -167,8 +168,6 @@ async def test_the_pool_admits_what_it_can_read_within_the_grace_period() -> Non
     assert pool.capacity == 2 * 2
     pool.seconds_per_document = 30.0
     assert pool.capacity == 2  # a slow pool still takes one per worker
-    pool.pending = 2
-    assert pool.room == 0
     await pool.close()
 
 
