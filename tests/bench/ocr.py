@@ -118,12 +118,10 @@ def _lines(kind: str, layout: str, truth: dict[str, Any], rng: random.Random) ->
         f"Services rendered   1     {subtotal}",
         "",
     ]
-    body = [*labelled, *items, *tail] if kind == "invoice" else [*labelled, *items, *tail]
+    body = [*labelled, *items, *tail]
     lines: list[str | tuple[str, str]] = list(header)
     for entry in body:
-        if not isinstance(entry, tuple):
-            lines.append(entry)
-        elif layout == "columns":
+        if not isinstance(entry, tuple) or layout == "columns":
             lines.append(entry)
         elif layout == "inline":
             label, value = entry
@@ -174,7 +172,7 @@ def corpus(count: int, seed: int = 7) -> list[Sample]:
 def _correct(field: str, got: Any, want: Any) -> bool:
     if field == "total_amount":
         return isinstance(got, int | float) and abs(got - want) < 0.005
-    return got == want
+    return bool(got == want)
 
 
 async def bench_ocr(count: int) -> dict[str, Any]:
@@ -264,7 +262,8 @@ def render_ocr(report: dict[str, Any]) -> list[str]:
     lines += [
         "",
         f"Speed: {report['pages_per_second_per_core']:.2f} pages/s per core "
-        f"({report['documents_per_second_per_core']:.2f} documents/s per core, {report['seconds']:.1f} s in all). "
+        f"({report['documents_per_second_per_core']:.2f} documents/s per core, "
+        f"{report['seconds']:.1f} s in all). "
         f"Mean confidence: {share(report['confidence_fully_correct'])} for fully correct documents, "
         f"{share(report['confidence_with_a_wrong_field'])} for the {report['documents_with_a_wrong_field']} "
         f"with a wrong field. Failed: {report['failed'] or 'none'}.",

@@ -69,7 +69,7 @@ def speckled(page: Image.Image) -> bool:
         if dy or dx
     )
     lone = np.count_nonzero(ink & (neighbours == 0))
-    return lone > _SPECKLED_SHARE * ink.size
+    return bool(lone > _SPECKLED_SHARE * ink.size)
 
 
 def text_height(page: Image.Image) -> float | None:
