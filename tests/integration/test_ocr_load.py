@@ -26,9 +26,10 @@ GRACE_SECONDS = 3.0
 async def test_healthz_answers_within_a_second_while_every_ocr_worker_is_busy(
     kafka: KafkaSettings, topics: TopicSettings, group_id: str, tmp_path: Path
 ) -> None:
-    """Sixteen four-page scans on one worker: more OCR than the session timeout lasts. /healthz
-    and /readyz answer within a second throughout, the replica keeps its partitions (every document has exactly one outcome), and the pool never holds more than
-    it can read within the grace period."""
+    """Sixteen four-page scans on one worker: more OCR than the session timeout lasts.
+    /healthz and /readyz answer within a second throughout, the replica keeps its partitions
+    (every document has exactly one outcome), and it never holds more records than its pool
+    can read within the grace period."""
     pages = [render(invoice_text(f"LOAD-{index}").splitlines()) for index in range(4)]
     refs = [
         document_ref(f"scan-{index}", write_file(tmp_path, f"scan-{index}.pdf", scanned_pdf(pages)))
