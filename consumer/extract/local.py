@@ -104,14 +104,19 @@ class LocalExtractor:
                 f"the local backend only knows the invoice schema, not {schema.name!r}"
             )
         if document.media_type == "text/plain":
-            found = _from_text(document.text or "")
-        elif self._ocr is None:
+            # The hot path of the zero-cost tier: exact text, every field found is certain, so
+            # no per-field confidence is built or published.
+            data = find_invoice_fields(document.text or "")
+            if not data:
+                raise NothingExtracted("none of the invoice's labels is in the text")
+            _require(data, schema)
+            return Extraction(data=data, model="local", confidence=1.0)
+        if self._ocr is None:
             raise UnsupportedByBackend(f"the local backend cannot read {document.media_type} documents here")
-        else:
-            read = await self._ocr.read(document)
-            if read.pages_skipped:
-                log.info("ocr.pages_skipped", pages_read=len(read.pages), pages_skipped=read.pages_skipped)
-            found = _from_pages(read)
+        read = await self._ocr.read(document)
+        if read.pages_skipped:
+            log.info("ocr.pages_skipped", pages_read=len(read.pages), pages_skipped=read.pages_skipped)
+        found = _from_pages(read)
         if not found:
             raise NothingExtracted(
                 "none of the invoice's labels is on the page (blank, unreadable, or not an invoice)"
@@ -149,12 +154,17 @@ def _extraction(found: dict[str, Found], schema: ExtractionSchema) -> Extraction
     data = {name: field.value for name, field in found.items()}
     field_confidence = {name: field.confidence for name, field in found.items()}
     confidence = min((field_confidence.get(name, 0.0) for name in required), default=1.0)
-    # The fields are typed by construction here, so only presence can fail; the
-    # full JSON Schema check is kept for model replies, whose types are not.
+    _require(data, schema)
+    return Extraction(data=data, model="local", confidence=confidence, field_confidence=field_confidence)
+
+
+def _require(data: dict[str, Any], schema: ExtractionSchema) -> None:
+    """Every required field is there. The fields are typed by construction here, so only
+    presence can fail; the full JSON Schema check is kept for model replies, whose types are not."""
+    required = schema.required_fields
     missing = [name for name in required if name not in data]
     if missing:
         raise OutputValidationFailed(
             f"local extraction incomplete ({len(required) - len(missing)} of {len(required)} required "
             f"fields found): missing {', '.join(missing)}"
         )
-    return Extraction(data=data, model="local", confidence=confidence, field_confidence=field_confidence)
