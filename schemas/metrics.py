@@ -104,6 +104,15 @@ class Metrics:
             registry=r,
         )
         self._in_flight = Gauge("docmill_in_flight", "Records being processed now.", registry=r)
+        self._ocr_seconds = Histogram(
+            "docmill_ocr_seconds",
+            "Time an OCR worker took to read one document's pages (without its wait in the queue).",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self._ocr_pages = Counter(
+            "docmill_ocr_pages", "Pages the local backend read, by how.", ["source"], registry=r
+        )
         self._limiter_wait_seconds = Histogram(
             "docmill_limiter_wait_seconds",
             "Time an API call waited for the rate limiter.",
@@ -164,6 +173,12 @@ class Metrics:
 
     def record_retry(self, reason: ErrorClass) -> None:
         self._retries.labels(reason).inc()
+
+    def record_ocr(self, seconds: float, ocr_pages: int, text_layer_pages: int) -> None:
+        """One document read by the OCR pool: its worker's time and its pages, OCR'd or not."""
+        self._ocr_seconds.observe(seconds)
+        self._ocr_pages.labels("ocr").inc(ocr_pages)
+        self._ocr_pages.labels("text_layer").inc(text_layer_pages)
 
     def track_in_flight(self, count: Callable[[], int]) -> None:
         """Reports ``count()`` as the records in flight, read when scraped (nothing per record)."""

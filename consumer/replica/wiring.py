@@ -131,6 +131,7 @@ def extractor_for(
             dpi=settings.ocr_dpi,
             tessdata=tessdata,
             grace_seconds=grace_seconds,
+            metrics=metrics,
         )
     )
 

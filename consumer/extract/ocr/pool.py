@@ -24,6 +24,7 @@ from consumer.extract.ocr.reader import read_document, start_worker
 from consumer.extract.ocr.words import ReadDocument
 from consumer.fate.errors import CorruptDocument, OcrTimeout
 from consumer.fetch.documents import Document
+from schemas.metrics import Metrics
 
 # Where Debian's (and Ubuntu's, and Homebrew's) tesseract-ocr packages put the trained data.
 _TESSDATA_CANDIDATES = (
@@ -70,6 +71,7 @@ class OcrPool:
         dpi: int,
         tessdata: Path,
         grace_seconds: float,
+        metrics: Metrics | None = None,
     ) -> None:
         self.workers = workers
         self._timeout = timeout_seconds
@@ -77,6 +79,7 @@ class OcrPool:
         self._dpi = dpi
         self._tessdata = tessdata
         self._grace = grace_seconds
+        self._metrics = metrics
         self._pool: pebble.ProcessPool | None = None
         self.pending = 0
         self.seconds_per_document = _FIRST_GUESS_SECONDS
@@ -126,6 +129,9 @@ class OcrPool:
                 future.cancel()  # type: ignore[no-untyped-call]  # pebble stops the worker that was reading it
                 raise
             self.seconds_per_document += _SMOOTHING * (read.seconds - self.seconds_per_document)
+            if self._metrics is not None:
+                ocr_pages = read.ocr_pages
+                self._metrics.record_ocr(read.seconds, ocr_pages, len(read.pages) - ocr_pages)
             return read
         finally:
             self.pending -= 1

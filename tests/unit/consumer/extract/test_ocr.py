@@ -13,6 +13,7 @@ from consumer.extract.ocr.pool import OcrPool, TessdataMissing, find_tessdata
 from consumer.fate.errors import CorruptDocument, NothingExtracted, OcrTimeout, OutputValidationFailed
 from consumer.fetch.documents import Document, inspect_document
 from schemas.extraction import ExtractionSchema, load_schema
+from schemas.metrics import Metrics
 from tests.helpers.scans import degrade, encoded, render, scanned_pdf
 
 INVOICE: list[str | tuple[str, str]] = [
@@ -195,3 +196,27 @@ async def test_ocr_runs_in_other_processes_and_never_blocks_the_event_loop(ocr_p
 def test_missing_tessdata_is_one_clear_line(tmp_path: object) -> None:
     with pytest.raises(TessdataMissing, match="install the tesseract-ocr package"):
         find_tessdata(tmp_path)  # type: ignore[arg-type]
+
+
+async def test_each_document_read_is_counted_in_the_metrics(invoice_schema: ExtractionSchema) -> None:
+    """A mixed PDF: one scanned page and one with a text layer, and the worker's time."""
+    metrics = Metrics()
+    pool = OcrPool(
+        workers=1,
+        timeout_seconds=60,
+        max_pages=5,
+        dpi=150,
+        tessdata=find_tessdata(None),
+        grace_seconds=30,
+        metrics=metrics,
+    )
+    try:
+        data = scanned_pdf([render(INVOICE[:4])], text_pages=[["Currency: USD", "Total due: 1,331.00"]])
+        await LocalExtractor(pool).extract(inspect_document(data), invoice_schema)
+    finally:
+        await pool.close()
+    sample = metrics.registry.get_sample_value
+    assert sample("docmill_ocr_pages_total", {"source": "ocr"}) == 1
+    assert sample("docmill_ocr_pages_total", {"source": "text_layer"}) == 1
+    assert sample("docmill_ocr_seconds_count") == 1
+    assert 0 < sample("docmill_ocr_seconds_sum") < 60  # type: ignore[operator]
