@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pebble
 
-from consumer.extract.ocr.reader import read_document, start_worker
 from consumer.extract.ocr.words import ReadDocument
 from consumer.fate.errors import CorruptDocument, OcrTimeout
 from consumer.fetch.documents import Document
@@ -40,6 +39,20 @@ _FIRST_GUESS_SECONDS = 1.0
 _SMOOTHING = 0.2
 # A worker is replaced after this many documents: a long-lived Tesseract grows.
 _TASKS_PER_WORKER = 500
+
+
+def _start_worker(tessdata: str) -> None:
+    """In a worker: loads the recogniser. The reader (Tesseract, PDFium, numpy: a second of
+    imports and tens of MB) is imported only there, never in the replica's own process."""
+    from consumer.extract.ocr.reader import start_worker
+
+    start_worker(tessdata)
+
+
+def _read_document(data: bytes, media_type: str, max_pages: int, dpi: int) -> ReadDocument:
+    from consumer.extract.ocr.reader import read_document
+
+    return read_document(data, media_type, max_pages, dpi)
 
 
 class TessdataMissing(Exception):
@@ -98,7 +111,7 @@ class OcrPool:
             self._pool = pebble.ProcessPool(
                 max_workers=self.workers,
                 max_tasks=_TASKS_PER_WORKER,
-                initializer=start_worker,
+                initializer=_start_worker,
                 initargs=(str(self._tessdata),),
                 context=multiprocessing.get_context("forkserver"),
             )
@@ -110,7 +123,7 @@ class OcrPool:
         self.pending += 1
         try:
             future = self._started().schedule(
-                read_document,
+                _read_document,
                 args=(document.data, document.media_type, self._max_pages, self._dpi),
                 timeout=self._timeout,
             )
