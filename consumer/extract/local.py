@@ -9,6 +9,7 @@ A page with nothing on it to extract is a permanent ``NothingExtracted``.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -25,6 +26,11 @@ from schemas.extraction import ExtractionSchema
 from schemas.messages import Backend
 
 log = structlog.get_logger("docmill.consumer")
+
+# How fast the measured share of documents that need OCR follows the stream (per document),
+# and the least share the in-flight bound assumes (so it stays finite).
+_OCR_SHARE_SMOOTHING = 0.05
+_MIN_OCR_SHARE = 0.01
 
 _LABELS: dict[str, re.Pattern[str]] = {
     "invoice_number": re.compile(
@@ -90,13 +96,21 @@ class LocalExtractor:
 
     def __init__(self, ocr: OcrPool | None = None) -> None:
         self._ocr = ocr
+        # The share of recent documents that needed OCR (smoothed; 1 until measured).
+        self.ocr_share = 1.0
 
     @property
     def capacity(self) -> int | None:
-        # As if every record in flight were a scan: a text document takes microseconds, so the
-        # bound costs it nothing, while a replica that fetched a backlog of scans before knowing
-        # they were scans could not finish them within the grace period.
-        return self._ocr.capacity if self._ocr is not None else None
+        """Records in flight such that the scans among them, at the share of documents that
+        need OCR lately, are what the pool can read within the grace period. A record's type
+        is known only once it is fetched, so the bound is set by the mix seen so far: a stream
+        of scans holds the pool's capacity, a stream of text is not held back by it."""
+        if self._ocr is None:
+            return None
+        return math.ceil(self._ocr.capacity / max(self.ocr_share, _MIN_OCR_SHARE))
+
+    def _saw(self, needed_ocr: bool) -> None:
+        self.ocr_share += _OCR_SHARE_SMOOTHING * (float(needed_ocr) - self.ocr_share)
 
     async def extract(self, document: Document, schema: ExtractionSchema) -> Extraction:
         if schema.name != "invoice":
@@ -106,6 +120,7 @@ class LocalExtractor:
         if document.media_type == "text/plain":
             # The hot path of the zero-cost tier: exact text, every field found is certain, so
             # no per-field confidence is built or published.
+            self._saw(needed_ocr=False)
             data = find_invoice_fields(document.text or "")
             if not data:
                 raise NothingExtracted("none of the invoice's labels is in the text")
@@ -114,6 +129,7 @@ class LocalExtractor:
         if self._ocr is None:
             raise UnsupportedByBackend(f"the local backend cannot read {document.media_type} documents here")
         read = await self._ocr.read(document)
+        self._saw(needed_ocr=read.ocr_pages > 0)
         if read.pages_skipped:
             log.info("ocr.pages_skipped", pages_read=len(read.pages), pages_skipped=read.pages_skipped)
         found = _from_pages(read)

@@ -220,3 +220,23 @@ async def test_each_document_read_is_counted_in_the_metrics(invoice_schema: Extr
     assert sample("docmill_ocr_pages_total", {"source": "text_layer"}) == 1
     assert sample("docmill_ocr_seconds_count") == 1
     assert 0 < sample("docmill_ocr_seconds_sum") < 60  # type: ignore[operator]
+
+
+async def test_the_in_flight_bound_follows_the_share_of_documents_that_need_ocr(
+    ocr_pool: OcrPool, invoice_schema: ExtractionSchema
+) -> None:
+    """Until measured, every record counts as a scan; a stream of text lifts the bound, and
+    scans bring it back down."""
+    extractor = LocalExtractor(ocr_pool)
+    assert extractor.capacity == ocr_pool.capacity
+    text = inspect_document(b"Invoice Number: T-1\nVendor: Acme\nInvoice Date: 2026-01-02\nTotal: 3.00 EUR\n")
+    for _ in range(100):
+        await extractor.extract(text, invoice_schema)
+    lifted = extractor.capacity
+    assert lifted is not None
+    assert lifted > 50 * ocr_pool.capacity
+    scan = inspect_document(encoded(render(INVOICE), "PNG"))
+    for _ in range(5):
+        await extractor.extract(scan, invoice_schema)
+    assert extractor.capacity is not None
+    assert extractor.capacity < lifted / 2
