@@ -122,9 +122,11 @@ def consumer_env(
     }
 
 
-def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def spawn(args: list[str], env: dict[str, str], log: Path, *, niceness: int = 0) -> subprocess.Popen[bytes]:
+    """Starts a process; ``niceness`` lowers its scheduling priority (see quota.py for why)."""
+    command = ["nice", "-n", str(niceness), *args] if niceness else args
     with log.open("ab") as sink:
-        return subprocess.Popen(args, env=env, stdout=sink, stderr=sink)
+        return subprocess.Popen(command, env=env, stdout=sink, stderr=sink)
 
 
 def chunks(seq: list[str], size: int) -> Iterator[list[str]]:
