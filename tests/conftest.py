@@ -10,10 +10,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from consumer.extract.ocr.pool import OcrPool, find_tessdata
+from consumer.extract.ocr.pool import OcrPool
 from consumer.ops.topics import ensure_topics
 from schemas.settings import KafkaSettings, TopicSettings
 from tests.anthropic_sim import AnthropicSimulator
+from tests.helpers.ocr import ocr_pool as make_ocr_pool
 
 BOOTSTRAP = os.environ.get("DOCMILL_TEST_BOOTSTRAP", "127.0.0.1:19092")
 
@@ -60,8 +61,6 @@ def group_id() -> str:
 @pytest.fixture(scope="session")
 def ocr_pool() -> Iterator[OcrPool]:
     """The local backend's OCR workers (real Tesseract), shared by the tests that read scans."""
-    pool = OcrPool(
-        workers=2, timeout_seconds=60, max_pages=5, dpi=200, tessdata=find_tessdata(None), grace_seconds=30
-    )
+    pool = make_ocr_pool()
     yield pool
     asyncio.run(pool.close())

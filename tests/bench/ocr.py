@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from consumer.extract.local import LocalExtractor
-from consumer.extract.ocr.pool import OcrPool, find_tessdata
 from consumer.fate.errors import ProcessingError
 from consumer.fetch.documents import inspect_document
 from schemas.extraction import load_schema
+from tests.helpers.ocr import ocr_pool
 from tests.helpers.scans import FONTS, degrade, encoded, render, scanned_pdf
 
 FIELDS = ("invoice_number", "vendor_name", "invoice_date", "currency", "total_amount")
@@ -180,14 +180,7 @@ async def bench_ocr(count: int) -> dict[str, Any]:
     schema = load_schema("invoice")
     assert schema is not None
     cores = len(os.sched_getaffinity(0))
-    pool = OcrPool(
-        workers=cores,
-        timeout_seconds=120,
-        max_pages=5,
-        dpi=200,
-        tessdata=find_tessdata(None),
-        grace_seconds=30,
-    )
+    pool = ocr_pool(workers=cores, timeout_seconds=120)
     extractor = LocalExtractor(pool)
     # Warm the workers (each loads the recogniser once) outside the timing.
     await asyncio.gather(*(pool.read(inspect_document(samples[0].data)) for _ in range(cores)))

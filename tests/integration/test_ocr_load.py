@@ -11,10 +11,10 @@ import aiohttp
 import pytest
 
 from consumer.extract.local import LocalExtractor
-from consumer.extract.ocr.pool import OcrPool, find_tessdata
 from schemas.settings import KafkaSettings, TopicSettings
 from tests.helpers.documents import document_ref, invoice_text, write_file
 from tests.helpers.kafka import consumer_config, outcomes, publish_refs, running
+from tests.helpers.ocr import ocr_pool
 from tests.helpers.scans import render, scanned_pdf
 
 pytestmark = pytest.mark.integration
@@ -36,14 +36,7 @@ async def test_healthz_answers_within_a_second_while_every_ocr_worker_is_busy(
         for index in range(DOCUMENTS)
     ]
     await publish_refs(kafka, topics.documents_topic, refs)
-    pool = OcrPool(
-        workers=1,
-        timeout_seconds=120,
-        max_pages=4,
-        dpi=300,
-        tessdata=find_tessdata(None),
-        grace_seconds=GRACE_SECONDS,
-    )
+    pool = ocr_pool(workers=1, timeout_seconds=120, max_pages=4, dpi=300, grace_seconds=GRACE_SECONDS)
     config = consumer_config(
         kafka,
         topics,

@@ -14,6 +14,7 @@ from consumer.fate.errors import CorruptDocument, NothingExtracted, OcrTimeout, 
 from consumer.fetch.documents import Document, inspect_document
 from schemas.extraction import ExtractionSchema, load_schema
 from schemas.metrics import Metrics
+from tests.helpers.ocr import ocr_pool
 from tests.helpers.scans import degrade, encoded, render, scanned_pdf
 
 INVOICE: list[str | tuple[str, str]] = [
@@ -113,9 +114,7 @@ async def test_a_mixed_pdf_is_read_page_by_page(ocr_pool: OcrPool, invoice_schem
 
 async def test_pages_past_the_limit_are_not_read(invoice_schema: ExtractionSchema) -> None:
     """With a one-page limit, the total on page 2 is never seen: the field is missing, not guessed."""
-    pool = OcrPool(
-        workers=1, timeout_seconds=60, max_pages=1, dpi=150, tessdata=find_tessdata(None), grace_seconds=30
-    )
+    pool = ocr_pool(workers=1, max_pages=1, dpi=150)
     try:
         data = scanned_pdf([render(INVOICE[:5]), render(INVOICE[5:])])
         with pytest.raises(OutputValidationFailed, match="total_amount"):
@@ -127,9 +126,7 @@ async def test_pages_past_the_limit_are_not_read(invoice_schema: ExtractionSchem
 async def test_a_document_over_the_time_limit_is_ocr_timeout_and_the_pool_recovers(
     invoice_schema: ExtractionSchema,
 ) -> None:
-    pool = OcrPool(
-        workers=1, timeout_seconds=0.05, max_pages=20, dpi=300, tessdata=find_tessdata(None), grace_seconds=30
-    )
+    pool = ocr_pool(workers=1, timeout_seconds=0.05, max_pages=20, dpi=300)
     try:
         data = scanned_pdf([render(INVOICE)] * 6)
         with pytest.raises(OcrTimeout, match=r"more than 0\.05 s"):
@@ -161,9 +158,7 @@ async def test_a_page_of_noise_is_nothing_extracted(
 
 
 async def test_the_pool_admits_what_it_can_read_within_the_grace_period() -> None:
-    pool = OcrPool(
-        workers=2, timeout_seconds=60, max_pages=5, dpi=200, tessdata=find_tessdata(None), grace_seconds=10
-    )
+    pool = ocr_pool(grace_seconds=10)
     assert pool.capacity == 2 * 10  # one second per document until measured
     pool.seconds_per_document = 4.0
     assert pool.capacity == 2 * 2
@@ -201,15 +196,7 @@ def test_missing_tessdata_is_one_clear_line(tmp_path: object) -> None:
 async def test_each_document_read_is_counted_in_the_metrics(invoice_schema: ExtractionSchema) -> None:
     """A mixed PDF: one scanned page and one with a text layer, and the worker's time."""
     metrics = Metrics()
-    pool = OcrPool(
-        workers=1,
-        timeout_seconds=60,
-        max_pages=5,
-        dpi=150,
-        tessdata=find_tessdata(None),
-        grace_seconds=30,
-        metrics=metrics,
-    )
+    pool = ocr_pool(workers=1, dpi=150, metrics=metrics)
     try:
         data = scanned_pdf([render(INVOICE[:4])], text_pages=[["Currency: USD", "Total due: 1,331.00"]])
         await LocalExtractor(pool).extract(inspect_document(data), invoice_schema)
